@@ -1,0 +1,280 @@
+"""The stage runner: one stage = one Spark job that writes Parquet parts, rejects and a manifest.
+
+A stage is a `build()` returning a DataFrame of documents plus two bookkeeping columns:
+`_reason` (null for kept rows) and `_disposition` ("dropped" or "quarantined"). An optional
+`_counters` column (JSON {name: count}) is summed into the manifest's `extra`. Any other column
+whose name starts with `_` is a detail for rejects only (`_dup_cluster` -> `dup_cluster`). The runner sorts
+each partition by id, lets every task write its own files through fsspec (named by partition
+and run token, so a retried task overwrites its own identical file), collects the file stats on
+the driver and commits by writing `_manifest.json` last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from trivium.flows import io
+from trivium.flows.manifest import (
+    ConservationError,
+    FileEntry,
+    Manifest,
+    config_hash,
+    read_manifest,
+    write_manifest,
+)
+
+STAGE_CODE_VERSION = "1"
+REASON, DISPOSITION, COUNTERS = "_reason", "_disposition", "_counters"
+DROPPED, QUARANTINED = "dropped", "quarantined"
+
+_STATS_DDL = "kind string, path string, rows long, bytes long, sha256 string, reasons string, text_bytes long, counters string"
+
+
+def text_bytes(table: pa.Table) -> int:
+    total = 0
+    for col in ("text", "messages", "tools"):
+        if col in table.column_names:
+            total += pc.sum(pc.binary_length(table[col].cast(pa.string()))).as_py() or 0
+    return total
+
+
+class PartitionWriter:
+    """mapInArrow function: writes one partition's kept rows and rejects, yields their stats."""
+
+    def __init__(self, stage_dir: str, token: str, compression: str = "zstd"):
+        self.stage_dir = stage_dir
+        self.token = token
+        self.compression = compression
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        pid = TaskContext.get().partitionId()
+        name = f"part-{pid:05d}-{self.token}.parquet"
+        kept_w = _LazyParquet(io.join(self.stage_dir, name), self.compression)
+        rej_w = _LazyParquet(io.join(self.stage_dir, "rejects", name), self.compression)
+        reasons: Counter = Counter()
+        counters: Counter = Counter()
+        n_text = 0
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            n_text += text_bytes(table)
+            if COUNTERS in table.column_names:
+                for c in table[COUNTERS].to_pylist():
+                    if c:
+                        counters.update(json.loads(c))
+            is_kept = pc.is_null(table[REASON])
+            kept = table.filter(is_kept).drop_columns([c for c in table.column_names if c.startswith("_")])
+            rejected = table.filter(pc.invert(is_kept))
+            if kept.num_rows:
+                kept_w.write(kept)
+            if rejected.num_rows:
+                for reason, disp in zip(rejected[REASON].to_pylist(), rejected[DISPOSITION].to_pylist()):
+                    reasons[(disp or QUARANTINED, reason)] += 1
+                rejected = rejected.drop_columns([c for c in (COUNTERS,) if c in rejected.column_names])
+                rejected = rejected.rename_columns([c.lstrip("_") for c in rejected.column_names])
+                rej_w.write(rejected)
+        rows = []
+        for kind, w in (("kept", kept_w), ("rejects", rej_w)):
+            if w.rows:
+                w.close()
+                rows.append((kind, w.relpath(self.stage_dir), w.rows, w.bytes, w.sha256, None))
+        summary = json.dumps([[d, r, n] for (d, r), n in sorted(reasons.items())])
+        if not rows:  # an empty partition still reports its (zero) text bytes
+            rows.append(("none", "", 0, 0, "", None))
+        out = {
+            "kind": [r[0] for r in rows],
+            "path": [r[1] for r in rows],
+            "rows": [r[2] for r in rows],
+            "bytes": [r[3] for r in rows],
+            "sha256": [r[4] for r in rows],
+            "reasons": [summary] + [None] * (len(rows) - 1),
+            "text_bytes": [n_text] + [0] * (len(rows) - 1),
+            "counters": [json.dumps(dict(counters))] + [None] * (len(rows) - 1),
+        }
+        yield pa.RecordBatch.from_pydict(out)
+
+
+class _LazyParquet:
+    """Opens its file on the first write, so empty outputs leave no file behind."""
+
+    def __init__(self, url: str, compression: str):
+        self.url = url
+        self.compression = compression
+        self.rows = 0
+        self._raw = self._hashing = self._writer = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            fs, path = io.fs_and_path(self.url)
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._raw = fs.open(path, "wb")
+            self._hashing = io.HashingWriter(self._raw)
+            self._writer = pq.ParquetWriter(self._hashing, table.schema, compression=self.compression)
+        self._writer.write_table(table.cast(self._writer.schema))
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        self._raw.close()
+
+    @property
+    def bytes(self) -> int:
+        return self._hashing.bytes
+
+    @property
+    def sha256(self) -> str:
+        return self._hashing.sha256.hexdigest()
+
+    def relpath(self, stage_dir: str) -> str:
+        return self.url[len(stage_dir) :].lstrip("/")
+
+
+def _reusable(existing: Manifest | None, stage: str, chash: str, inputs: list[str], stage_dir: str) -> bool:
+    if existing is None or existing.stage != stage or existing.config_hash != chash or existing.inputs != inputs:
+        return False
+    return all(io.exists(io.join(stage_dir, f.path)) for f in existing.files + existing.rejects)
+
+
+def run_stage(
+    spark,
+    *,
+    stage: str,
+    stage_dir: str,
+    config: BaseModel | None,
+    inputs: list[str],
+    build: Callable[[], object],
+    docs_in: int | None = None,
+    force: bool = False,
+    extra: Callable[[object], dict] | None = None,
+) -> Manifest:
+    """Run `build()`'s DataFrame to Parquet under `stage_dir`; skip when the manifest already matches.
+
+    `docs_in` is the number of documents the stage was given (the upstream manifest's docs_out);
+    the runner checks that every one of them is accounted for. Ingest, which discovers its
+    documents, passes None and counts what its readers emitted.
+    """
+    chash = config_hash(stage, config, STAGE_CODE_VERSION)
+    existing = read_manifest(stage_dir)
+    if not force and _reusable(existing, stage, chash, inputs, stage_dir):
+        existing.skipped = True
+        return existing
+    io.remove(io.join(stage_dir, "_manifest.json"))  # uncommit before touching any file
+
+    start = time.time()
+    df = build()
+    kept_schema = _kept_schema(df.schema)
+    token = hashlib.sha256((chash + "|".join(inputs)).encode()).hexdigest()[:12]
+    stats = df.sortWithinPartitions("id").mapInArrow(PartitionWriter(stage_dir, token), _STATS_DDL).collect()
+
+    files, rejects = [], []
+    dropped: Counter = Counter()
+    quarantined: Counter = Counter()
+    counters: Counter = Counter()
+    n_text = 0
+    for row in stats:
+        if row.kind in ("kept", "rejects"):
+            entry = FileEntry(path=row.path, rows=row.rows, bytes=row.bytes, sha256=row.sha256)
+            (files if row.kind == "kept" else rejects).append(entry)
+        if row.reasons:
+            for disp, reason, n in json.loads(row.reasons):
+                (dropped if disp == DROPPED else quarantined)[reason] += n
+        if row.counters:
+            counters.update(json.loads(row.counters))
+        n_text += row.text_bytes or 0
+    files.sort(key=lambda f: f.path)
+    rejects.sort(key=lambda f: f.path)
+    docs_out = sum(f.rows for f in files)
+    emitted = docs_out + sum(dropped.values()) + sum(quarantined.values())
+    if docs_in is not None and docs_in != emitted:
+        raise ConservationError(f"stage {stage!r} was given {docs_in} documents but accounted for {emitted}")
+    manifest = Manifest(
+        stage=stage,
+        config_hash=chash,
+        inputs=inputs,
+        docs_in=emitted if docs_in is None else docs_in,
+        docs_out=docs_out,
+        dropped=dict(sorted(dropped.items())),
+        quarantined=dict(sorted(quarantined.items())),
+        files=files,
+        rejects=rejects,
+        wall_s=round(time.time() - start, 3),
+        text_bytes_in=n_text,
+        doc_schema=kept_schema.json(),
+        extra=dict(sorted(counters.items())) | (extra(df) if extra else {}),
+    )
+    write_manifest(stage_dir, manifest)
+    _remove_unlisted(stage_dir, manifest)
+    return manifest
+
+
+def _kept_schema(schema):
+    from pyspark.sql.types import StructType
+
+    return StructType([f for f in schema.fields if not f.name.startswith("_")])
+
+
+def _remove_unlisted(stage_dir: str, manifest: Manifest) -> None:
+    """Files of earlier, superseded runs would confuse a person browsing the folder; readers ignore them anyway."""
+    listed = {f.path for f in manifest.files + manifest.rejects}
+    fs, base = io.fs_and_path(stage_dir)
+    for sub in ("", "rejects"):
+        folder = f"{base}/{sub}" if sub else base
+        if not fs.exists(folder):
+            continue
+        for p in fs.ls(folder, detail=False):
+            rel = p[len(base) :].lstrip("/")
+            if rel.endswith(".parquet") and rel.split("/")[-1].startswith("part-") and rel not in listed:
+                fs.rm(p)
+
+
+class ParquetPartReader:
+    """mapInArrow function over a DataFrame of file paths: streams each Parquet file's rows."""
+
+    def __init__(self, arrow_schema: pa.Schema, batch_rows: int = 2000):
+        self.arrow_schema = arrow_schema
+        self.batch_rows = batch_rows
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for url in batch.column(0).to_pylist():
+                fs, path = io.fs_and_path(url)
+                with fs.open(path, "rb") as f:
+                    pf = pq.ParquetFile(f)
+                    for b in pf.iter_batches(batch_size=self.batch_rows, columns=self.arrow_schema.names):
+                        if b.num_rows:
+                            yield b.cast(self.arrow_schema)
+
+
+def read_documents(spark, stage_dir: str, manifest: Manifest):
+    """The kept documents of a committed stage as a DataFrame, one partition per part file."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromJson(json.loads(manifest.doc_schema))
+    urls = manifest.file_urls(stage_dir)
+    if not urls:
+        return spark.createDataFrame([], schema)
+    paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in urls], len(urls)), "path string")
+    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
+    return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), batch_rows), schema)
+
+
+def with_outcome(df, reason_col=None, disposition: str = DROPPED):
+    """Add the bookkeeping columns: kept everywhere, or dropped/quarantined where `reason_col` is set."""
+    from pyspark.sql import functions as F
+
+    if reason_col is None:
+        return df.withColumn(REASON, F.lit(None).cast("string")).withColumn(DISPOSITION, F.lit(None).cast("string"))
+    return df.withColumn(REASON, reason_col).withColumn(
+        DISPOSITION, F.when(reason_col.isNull(), F.lit(None).cast("string")).otherwise(F.lit(disposition))
+    )

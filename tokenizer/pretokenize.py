@@ -1,0 +1,155 @@
+"""Youtu-style pre-tokenization (two regex splits, then byte-level mapping).
+
+The two patterns are the ones llama.cpp publishes as its ``youtu`` pre-tokenizer:
+
+1. CJK and related runs isolated (Hangul, CJK punctuation, Bopomofo, Han + kana);
+2. the o200k (GPT-4o) pattern with numbers split into single digits (``\\p{N}``
+   instead of ``\\p{N}{1,3}``).
+
+Both are applied by ``tokenizers``' ``Split(..., "isolated")`` (Oniguruma regexes), then
+``ByteLevel(add_prefix_space=False, use_regex=False)`` maps every UTF-8 byte to one of
+256 printable characters (GPT-2's byte-to-unicode table), so the BPE alphabet is exactly
+the 256 byte symbols and every byte sequence is encodable and decodable.
+
+``pretokenize_words`` returns the byte-level pre-token strings that the BPE trainers count;
+the same function runs on the driver (direct path) and inside Spark tasks (counting path).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+from tokenizers import Regex, pre_tokenizers
+
+#: Stage 1: CJK and related runs, isolated (llama.cpp ``youtu``, verbatim).
+CJK_PATTERN = (
+    "[가-힣ㄱ-ㆎ]+|[！…“”‘’—：；，、-〿︰-﹏]+|[ㄅ-ㄯ]+|[一-龥぀-ゟ゠-ヿ]+"
+)
+
+#: Stage 2: o200k's pattern (tiktoken ``o200k_base``) with single-digit numbers.
+O200K_SINGLE_DIGIT_PATTERN = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+
+#: The original o200k pattern (for baselines read from tiktoken files).
+O200K_PATTERN = O200K_SINGLE_DIGIT_PATTERN.replace(r"|\p{N}|", r"|\p{N}{1,3}|", 1)
+
+#: cl100k's pattern (cl100k_base and Llama 3).
+CL100K_PATTERN = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+#: Qwen's pattern (cl100k-like with single digits), from the reference README.
+QWEN_PATTERN = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+
+def build_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """The Youtu pre-tokenizer as a ``tokenizers`` pre-tokenizer Sequence."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(CJK_PATTERN), behavior="isolated", invert=False),
+            pre_tokenizers.Split(
+                Regex(O200K_SINGLE_DIGIT_PATTERN), behavior="isolated", invert=False
+            ),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+def build_split_pre_tokenizer(pattern: str) -> pre_tokenizers.PreTokenizer:
+    """One regex split followed by byte-level mapping (for tiktoken-style baselines)."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+@lru_cache(maxsize=1)
+def _cached_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return build_pre_tokenizer()
+
+
+def pretokenize_words(text: str) -> list[str]:
+    """Byte-level pre-token strings of ``text`` (no special-token handling)."""
+    return [w for w, _ in _cached_pre_tokenizer().pre_tokenize_str(text)]
+
+
+def pretokenize_text(text: str) -> list[str]:
+    """The pre-token pieces of ``text`` as plain (unmapped) Unicode strings."""
+    return [bytes_to_text(w) for w in pretokenize_words(text)]
+
+
+def count_words(texts: Iterable[str], weight: int = 1, into: Counter | None = None) -> Counter:
+    """Count byte-level pre-tokens of ``texts`` (each occurrence counts ``weight``)."""
+    counts: Counter = into if into is not None else Counter()
+    pt = _cached_pre_tokenizer()
+    for text in texts:
+        if not text:
+            continue
+        words = [w for w, _ in pt.pre_tokenize_str(text)]
+        if weight == 1:
+            counts.update(words)
+        else:
+            for w, c in Counter(words).items():
+                counts[w] += c * weight
+    return counts
+
+
+# --- GPT-2 byte <-> unicode table (the ByteLevel alphabet) -----------------------------
+
+
+@lru_cache(maxsize=1)
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map used by ByteLevel."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
+        range(ord("®"), ord("ÿ") + 1)
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+@lru_cache(maxsize=1)
+def unicode_to_bytes() -> dict[str, int]:
+    return {c: b for b, c in bytes_to_unicode().items()}
+
+
+@lru_cache(maxsize=1)
+def _byte_translate_table() -> dict[int, str]:
+    # latin-1 decoded bytes -> byte-level symbols, for str.translate
+    return {b: c for b, c in bytes_to_unicode().items()}
+
+
+def bytes_to_symbols(data: bytes) -> str:
+    """Raw bytes -> byte-level symbol string (one symbol per byte)."""
+    return data.decode("latin-1").translate(_byte_translate_table())
+
+
+def symbols_to_bytes(symbols: str) -> bytes:
+    """Byte-level symbol string -> raw bytes."""
+    table = unicode_to_bytes()
+    return bytes(table[c] for c in symbols)
+
+
+def bytes_to_text(symbols: str) -> str:
+    """Byte-level symbols -> text (invalid UTF-8 replaced)."""
+    return symbols_to_bytes(symbols).decode("utf-8", errors="replace")
