@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-
 from trivium.filters.script_lang import guess_language
 
 FilterName = Literal["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
@@ -34,7 +33,12 @@ def _specs(*items: tuple[str, dict] | str) -> list[FilterSpec]:
 def default_profiles() -> dict[str, list[FilterSpec]]:
     return {
         # FineWeb's recipe; C4's curly-bracket and lorem-ipsum page rules stay on for prose.
-        "en": _specs("gopher_repetition", "gopher_quality", ("c4_quality", {"filter_no_terminal_punct": False}), "fineweb_quality"),
+        "en": _specs(
+            "gopher_repetition",
+            "gopher_quality",
+            ("c4_quality", {"filter_no_terminal_punct": False}),
+            "fineweb_quality",
+        ),
         # No stop-word or English punctuation rules: repetition, plus FineWeb's line rules with CJK punctuation.
         "zh": _specs("gopher_repetition", ("fineweb_quality", {"short_line_length": 10, "short_line_thr": 0.8})),
         # Code and markup: only degenerate repetition (copy-pasted blocks, generated junk).
@@ -86,7 +90,10 @@ def build_filter(spec: FilterSpec, profile: str):
 
 # Characters that are common in code/LaTeX and rare in prose.
 _CODE_SYMBOLS = re.compile(r"[{}\[\]();=<>\\_$^|&*#/+]")
-_CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import|#include|function |return\b|if\s*\(|for\s*\(|\\begin|\\end|\\section|@)", re.M)
+_CODE_LINE = re.compile(
+    r"^\s*(def |class |import |from \S+ import|#include|function |return\b|if\s*\(|for\s*\(|\\begin|\\end|\\section|@)",
+    re.M,
+)
 
 
 def looks_like_code(text: str, symbol_ratio: float) -> bool:

@@ -7,9 +7,20 @@ from collections import Counter
 
 # Script of a character, from its Unicode name's first word; checked on a prefix of the text.
 _SCRIPT_LANG = {
-    "CJK": "zh", "HIRAGANA": "ja", "KATAKANA": "ja", "HANGUL": "ko", "CYRILLIC": "ru", "ARABIC": "ar",
-    "HEBREW": "he", "GREEK": "el", "THAI": "th", "DEVANAGARI": "hi", "BENGALI": "bn", "TAMIL": "ta",
-    "ARMENIAN": "hy", "GEORGIAN": "ka",
+    "CJK": "zh",
+    "HIRAGANA": "ja",
+    "KATAKANA": "ja",
+    "HANGUL": "ko",
+    "CYRILLIC": "ru",
+    "ARABIC": "ar",
+    "HEBREW": "he",
+    "GREEK": "el",
+    "THAI": "th",
+    "DEVANAGARI": "hi",
+    "BENGALI": "bn",
+    "TAMIL": "ta",
+    "ARMENIAN": "hy",
+    "GEORGIAN": "ka",
 }
 
 

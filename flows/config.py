@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from trivium.flows.ingest import IngestConfig
 from trivium.flows.spark import SparkConfig
-from trivium.flows.stages import ExactDedupConfig, HeuristicStageConfig
+from trivium.flows.stages.exact_dedup import ExactDedupConfig
+from trivium.flows.stages.heuristic import HeuristicStageConfig
 
 
 class CurateConfig(BaseModel):

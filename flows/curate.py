@@ -10,14 +10,13 @@ from dataclasses import dataclass
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-
 from trivium.flows import io
 from trivium.flows.config import CurateConfig
 from trivium.flows.ingest import build_ingest
 from trivium.flows.manifest import Manifest
 from trivium.flows.spark import get_spark
-from trivium.flows.stage import read_documents, run_stage
-from trivium.flows.stages import STAGES, StageDef
+from trivium.flows.stage import StageDef, read_documents, run_stage
+from trivium.flows.stages import STAGES
 
 
 @dataclass
@@ -45,8 +44,9 @@ def run_ingest(spark, inputs: list[str], output: str, config: CurateConfig, forc
     return StageOutcome(out, manifest)
 
 
-def run_after(spark, sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig,
-              force: bool = False) -> StageOutcome:
+def run_after(
+    spark, sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig, force: bool = False
+) -> StageOutcome:
     stage_config = getattr(config, sdef.config_field)
     out = stage_dir(output, index, sdef.name)
     manifest = run_stage(
@@ -68,13 +68,16 @@ def ingest_task(inputs: list[str], output: str, config: CurateConfig, force: boo
 
 
 @task(cache_policy=NO_CACHE, retries=1)
-def stage_task(sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig,
-               force: bool) -> StageOutcome:
+def stage_task(
+    sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig, force: bool
+) -> StageOutcome:
     return run_after(get_spark(config.spark), sdef, index, upstream, output, config, force)
 
 
 @flow(name="curate", log_prints=True, validate_parameters=False)
-def curate_flow(inputs: list[str], output: str, config: CurateConfig | None = None, force: bool = False) -> list[StageOutcome]:
+def curate_flow(
+    inputs: list[str], output: str, config: CurateConfig | None = None, force: bool = False
+) -> list[StageOutcome]:
     """Ingest -> filters -> dedup; returns each stage's directory and manifest, in order."""
     config = config or CurateConfig()
     outcomes = [ingest_task(inputs, output, config, force)]

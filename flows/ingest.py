@@ -18,7 +18,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
-
 from trivium.flows import io
 from trivium.flows.stage import DISPOSITION, QUARANTINED, REASON
 
@@ -53,9 +52,17 @@ class Emit:
 
     def add(self, *, id, text=None, source, lang="", meta="{}", messages=None, tools=None, file, line, reason=None):
         for k, v in (
-            ("id", id), ("text", text), ("source", source), ("lang", lang), ("meta", meta),
-            ("messages", messages), ("tools", tools), ("_file", file), ("_line", line),
-            (REASON, reason), (DISPOSITION, QUARANTINED if reason else None),
+            ("id", id),
+            ("text", text),
+            ("source", source),
+            ("lang", lang),
+            ("meta", meta),
+            ("messages", messages),
+            ("tools", tools),
+            ("_file", file),
+            ("_line", line),
+            (REASON, reason),
+            (DISPOSITION, QUARANTINED if reason else None),
         ):
             self.cols[k].append(v)
 
@@ -124,14 +131,24 @@ class RecordParser:
         c = self.c
         fallback_id = f"{default_source}/{posixpath.basename(file)}:{line}"
         if not isinstance(obj, dict):
-            out.add(id=fallback_id, text=_preview(json.dumps(obj, ensure_ascii=False), c.quarantine_preview_bytes),
-                    source=default_source, file=file, line=line, reason="malformed_json",
-                    meta=canonical_json({"error": f"record is a JSON {type(obj).__name__}, not an object"}))
+            out.add(
+                id=fallback_id,
+                text=_preview(json.dumps(obj, ensure_ascii=False), c.quarantine_preview_bytes),
+                source=default_source,
+                file=file,
+                line=line,
+                reason="malformed_json",
+                meta=canonical_json({"error": f"record is a JSON {type(obj).__name__}, not an object"}),
+            )
             return
         raw_id = obj.get(c.id_key)
         doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id) else fallback_id
         source = obj.get(c.source_key) if isinstance(obj.get(c.source_key), str) else default_source
-        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else ({"meta": obj["meta"]} if "meta" in obj and obj["meta"] is not None else {})
+        meta = (
+            obj.get("meta")
+            if isinstance(obj.get("meta"), dict)
+            else ({"meta": obj["meta"]} if "meta" in obj and obj["meta"] is not None else {})
+        )
         extras = {k: v for k, v in obj.items() if k not in self.KNOWN | {c.text_key, c.id_key, c.source_key}}
         meta = {**extras, **meta}
         lang = obj.get(c.lang_key) if isinstance(obj.get(c.lang_key), str) else meta.get(c.lang_key, "")
@@ -158,7 +175,11 @@ class RecordParser:
             text = _preview((text or "").encode("utf-8", "replace"), c.quarantine_preview_bytes)
             meta_json, msg_json, tools_json = canonical_json({"error": "lone surrogate in a string"}), None, None
         if reason is None:
-            size = len(text.encode("utf-8")) if text is not None else len(msg_json.encode("utf-8")) + len((tools_json or "").encode("utf-8"))
+            size = (
+                len(text.encode("utf-8"))
+                if text is not None
+                else len(msg_json.encode("utf-8")) + len((tools_json or "").encode("utf-8"))
+            )
             if size > c.max_doc_bytes:
                 reason = "oversized_document"
                 text = _preview(text if text is not None else msg_json, c.quarantine_preview_bytes)
@@ -167,8 +188,18 @@ class RecordParser:
         if reason in ("missing_text", "malformed_messages"):
             text = _preview(canonical_json(obj) if _utf8_ok(canonical_json(obj)) else "", c.quarantine_preview_bytes)
             msg_json = tools_json = None
-        out.add(id=doc_id, text=text, source=source, lang=lang, meta=meta_json, messages=msg_json,
-                tools=tools_json, file=file, line=line, reason=reason)
+        out.add(
+            id=doc_id,
+            text=text,
+            source=source,
+            lang=lang,
+            meta=meta_json,
+            messages=msg_json,
+            tools=tools_json,
+            file=file,
+            line=line,
+            reason=reason,
+        )
 
 
 def _open_decompressed(raw, url: str):
@@ -203,12 +234,24 @@ def read_jsonl(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> It
         kind = "truncated_archive" if n_lines or isinstance(err, EOFError) else "unreadable_archive"
         if type(err).__name__ == "ZstdError" or "zstd" in str(err).lower():
             kind = "truncated_archive" if n_lines else "unreadable_archive"
-        out.add(id=f"{source}/{posixpath.basename(url)}#{kind}", source=source, file=url, line=n_lines + 1,
-                reason=kind, meta=canonical_json({"error": f"{type(err).__name__}: {err}", "lines_read": n_lines}))
+        out.add(
+            id=f"{source}/{posixpath.basename(url)}#{kind}",
+            source=source,
+            file=url,
+            line=n_lines + 1,
+            reason=kind,
+            meta=canonical_json({"error": f"{type(err).__name__}: {err}", "lines_read": n_lines}),
+        )
     else:
         if n_lines == 0:
-            out.add(id=f"{source}/{posixpath.basename(url)}#empty", source=source, file=url, line=0,
-                    reason="empty_file", meta=canonical_json({"error": "file holds no records"}))
+            out.add(
+                id=f"{source}/{posixpath.basename(url)}#empty",
+                source=source,
+                file=url,
+                line=0,
+                reason="empty_file",
+                meta=canonical_json({"error": "file holds no records"}),
+            )
 
 
 def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordParser, out: Emit) -> None:
@@ -218,14 +261,28 @@ def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordP
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as err:
-        out.add(id=f"{source}/{posixpath.basename(url)}:{lineno}", text=_preview(line, preview), source=source,
-                file=url, line=lineno, reason="invalid_utf8", meta=canonical_json({"error": str(err)}))
+        out.add(
+            id=f"{source}/{posixpath.basename(url)}:{lineno}",
+            text=_preview(line, preview),
+            source=source,
+            file=url,
+            line=lineno,
+            reason="invalid_utf8",
+            meta=canonical_json({"error": str(err)}),
+        )
         return
     try:
         obj = json.loads(decoded)
     except json.JSONDecodeError as err:
-        out.add(id=f"{source}/{posixpath.basename(url)}:{lineno}", text=_preview(decoded, preview), source=source,
-                file=url, line=lineno, reason="malformed_json", meta=canonical_json({"error": str(err)}))
+        out.add(
+            id=f"{source}/{posixpath.basename(url)}:{lineno}",
+            text=_preview(decoded, preview),
+            source=source,
+            file=url,
+            line=lineno,
+            reason="malformed_json",
+            meta=canonical_json({"error": str(err)}),
+        )
         return
     parser.parse(obj, file=url, line=lineno, default_source=source, out=out)
 
@@ -245,12 +302,24 @@ def read_parquet(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> 
                     yield out.batch()
     except (pa.ArrowException, OSError, ValueError) as err:
         kind = "truncated_archive" if row else "unreadable_archive"
-        out.add(id=f"{source}/{posixpath.basename(url)}#{kind}", source=source, file=url, line=row + 1,
-                reason=kind, meta=canonical_json({"error": f"{type(err).__name__}: {err}", "rows_read": row}))
+        out.add(
+            id=f"{source}/{posixpath.basename(url)}#{kind}",
+            source=source,
+            file=url,
+            line=row + 1,
+            reason=kind,
+            meta=canonical_json({"error": f"{type(err).__name__}: {err}", "rows_read": row}),
+        )
     else:
         if row == 0:
-            out.add(id=f"{source}/{posixpath.basename(url)}#empty", source=source, file=url, line=0,
-                    reason="empty_file", meta=canonical_json({"error": "file holds no rows"}))
+            out.add(
+                id=f"{source}/{posixpath.basename(url)}#empty",
+                source=source,
+                file=url,
+                line=0,
+                reason="empty_file",
+                meta=canonical_json({"error": "file holds no rows"}),
+            )
 
 
 class FileReader:
@@ -277,9 +346,14 @@ class FileReader:
             yield from read_parquet(url, parser, out, self.batch_rows)
         else:
             source = source_of_file(url)
-            out.add(id=f"{source}/{posixpath.basename(url)}#unsupported", source=source, file=url, line=0,
-                    reason="unsupported_format",
-                    meta=canonical_json({"error": "not JSONL(.gz|.zst) or Parquet; web formats come with web ingest"}))
+            out.add(
+                id=f"{source}/{posixpath.basename(url)}#unsupported",
+                source=source,
+                file=url,
+                line=0,
+                reason="unsupported_format",
+                meta=canonical_json({"error": "not JSONL(.gz|.zst) or Parquet; web formats come with web ingest"}),
+            )
 
 
 def read_all(urls: list[str], config: IngestConfig | None = None) -> pa.Table:
@@ -303,5 +377,7 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
     # Ids must be unique within a run: the first (file, line) keeps its id, later ones get "#n".
     nth = F.row_number().over(Window.partitionBy("id").orderBy("_file", "_line"))
     rows = rows.withColumn("_n", nth)
-    rows = rows.withColumn("id", F.when(F.col("_n") == 1, F.col("id")).otherwise(F.concat_ws("#", "id", F.col("_n").cast("string"))))
+    rows = rows.withColumn(
+        "id", F.when(F.col("_n") == 1, F.col("id")).otherwise(F.concat_ws("#", "id", F.col("_n").cast("string")))
+    )
     return rows.drop("_n", "_file", "_line")

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 
 from pydantic import BaseModel, Field
-
 from trivium.flows import io
 
 MANIFEST_NAME = "_manifest.json"
@@ -67,7 +66,9 @@ def read_manifest(stage_dir: str) -> Manifest | None:
 
 def write_manifest(stage_dir: str, manifest: Manifest) -> None:
     if not manifest.conserved():
-        lost = manifest.docs_in - manifest.docs_out - sum(manifest.dropped.values()) - sum(manifest.quarantined.values())
+        lost = (
+            manifest.docs_in - manifest.docs_out - sum(manifest.dropped.values()) - sum(manifest.quarantined.values())
+        )
         raise ConservationError(
             f"stage {manifest.stage!r} does not conserve documents: "
             f"{manifest.docs_in} in, {manifest.docs_out} out, {lost} unaccounted for"

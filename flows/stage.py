@@ -16,12 +16,12 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
-
 from trivium.flows import io
 from trivium.flows.manifest import (
     ConservationError,
@@ -36,7 +36,9 @@ STAGE_CODE_VERSION = "1"
 REASON, DISPOSITION, COUNTERS = "_reason", "_disposition", "_counters"
 DROPPED, QUARANTINED = "dropped", "quarantined"
 
-_STATS_DDL = "kind string, path string, rows long, bytes long, sha256 string, reasons string, text_bytes long, counters string"
+_STATS_DDL = (
+    "kind string, path string, rows long, bytes long, sha256 string, reasons string, text_bytes long, counters string"
+)
 
 
 def text_bytes(table: pa.Table) -> int:
@@ -278,3 +280,47 @@ def with_outcome(df, reason_col=None, disposition: str = DROPPED):
     return df.withColumn(REASON, reason_col).withColumn(
         DISPOSITION, F.when(reason_col.isNull(), F.lit(None).cast("string")).otherwise(F.lit(disposition))
     )
+
+
+# ---- building blocks for stage definitions ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """`build(spark, upstream_df, config) -> DataFrame` with `_reason`/`_disposition` columns."""
+
+    name: str
+    config_field: str
+    build: Callable
+    description: str = ""
+    enabled: Callable[[BaseModel], bool] = lambda cfg: getattr(cfg, "enabled", True)
+
+
+def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
+    if name in batch.schema.names:
+        i = batch.schema.get_field_index(name)
+        return batch.set_column(i, pa.field(name, values.type), values)
+    return batch.append_column(pa.field(name, values.type), values)
+
+
+def outcome_columns(batch: pa.RecordBatch, reasons: list[str | None], disposition: str = DROPPED) -> pa.RecordBatch:
+    batch = set_column(batch, REASON, pa.array(reasons, pa.string()))
+    return set_column(batch, DISPOSITION, pa.array([disposition if r else None for r in reasons], pa.string()))
+
+
+def schema_plus(schema, *fields: tuple[str, object]):
+    """`schema` with columns appended (name, "string"|"double"|"long"|"float"|"int"|DataType); existing names kept."""
+    from pyspark.sql import types as T
+
+    simple = {
+        "string": T.StringType(),
+        "double": T.DoubleType(),
+        "long": T.LongType(),
+        "float": T.FloatType(),
+        "int": T.IntegerType(),
+    }
+    out = T.StructType(list(schema.fields))
+    for name, dtype in fields:
+        if name not in out.fieldNames():
+            out = out.add(name, simple[dtype] if isinstance(dtype, str) else dtype, True)
+    return out
