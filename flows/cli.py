@@ -1,8 +1,18 @@
-"""The `trivium` command line: one typer app, one sub-app per domain."""
+"""The `trivium` command line: one typer app; domains add their sub-apps at the bottom."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+# Prefect reads these at import: no telemetry from a machine that has no internet.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 app = typer.Typer(
     name="trivium",
@@ -10,6 +20,88 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
+                 as_json: bool, title: str) -> list[dict]:
+    from trivium.flows.config import ConfigError, load_config
+    from trivium.flows.report import stage_summary, stage_table
+    from trivium.flows.spark import JavaMissing, get_spark
+
+    try:
+        config = load_config(config_file)
+    except (ConfigError, OSError) as e:
+        fail(str(e))
+    if master:
+        config.spark.master = master
+    try:
+        spark = get_spark(config.spark)
+    except JavaMissing as e:
+        fail(str(e))
+    from trivium.flows.curate import curate_flow
+    from trivium.flows.progress import spark_progress
+
+    try:
+        with spark_progress(spark, err, label="curate"):
+            outcomes = curate_flow(inputs=inputs, output=output, config=config, force=force)
+    except FileNotFoundError as e:
+        fail(str(e))
+    summaries = [stage_summary(o.stage_dir, o.manifest) for o in outcomes]
+    if as_json:
+        sys.stdout.write(json.dumps({"output": output, "stages": summaries}, indent=1) + "\n")
+    else:
+        out.print(stage_table(summaries, title=title))
+    return summaries
+
+
+@app.command()
+def curate(
+    inputs: list[str] = typer.Option(..., "--input", "-i", help="files, folders or globs; local paths or s3://"),
+    output: str = typer.Option(..., "--output", "-o", help="run folder (local or s3://): one sub-folder per stage"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; defaults are embedded"),
+    master: str | None = typer.Option(None, "--master", help="Spark master URL (default local[*])"),
+    force: bool = typer.Option(False, "--force", help="re-run stages even when their manifests match"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as one JSON object"),
+) -> None:
+    """Ingest -> heuristic filters -> dedup, as a Prefect flow of Spark jobs; prints a per-stage table."""
+    run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("trivium-demo"), "--output", "-o", help="where inputs and outputs go"),
+    max_mb: float = typer.Option(6.0, "--max-mb", help="approximate size of the assembled sample"),
+    master: str | None = typer.Option(None, "--master", help="Spark master URL (default local[*])"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as one JSON object"),
+) -> None:
+    """Run `curate` end to end on a sample built from text shipped with the installed Python and packages."""
+    from trivium.flows.demo import assemble_sample
+
+    output = output.resolve()
+    counts = assemble_sample(output / "input", max_mb)
+    if not as_json:
+        out.print(f"assembled {sum(counts.values()):,} documents from {len(counts)} sources under {output / 'input'}")
+    run_curation([str(output / "input")], str(output / "curated"), None, master, False, as_json,
+                 title="trivium demo")
+    if not as_json:
+        out.print(f"outputs: {output / 'curated'} (one folder per stage: Parquet parts, rejects/, _manifest.json)")
+
+
+@app.command()
+def stages() -> None:
+    """List the curation stages in the order documents flow through them."""
+    from trivium.flows.stages import STAGES
+
+    out.print("ingest: JSONL(.gz|.zst) / Parquet readers, bad input quarantined")
+    for s in STAGES:
+        out.print(f"{s.name}: {s.description}")
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""Per-stage summaries of a run: a rich table for people, one JSON object for scripts."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from trivium.flows.manifest import Manifest
+
+
+def stage_summary(stage_dir: str, m: Manifest) -> dict:
+    return {
+        "stage": m.stage,
+        "dir": stage_dir,
+        "docs_in": m.docs_in,
+        "docs_out": m.docs_out,
+        "dropped": m.dropped,
+        "quarantined": m.quarantined,
+        "extra": m.extra,
+        "wall_s": m.wall_s,
+        "mb_in": round(m.text_bytes_in / 1e6, 3),
+        "mb_per_s": round(m.mb_per_s, 3),
+        "skipped": m.skipped,
+        "conserved": m.conserved(),
+    }
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return "\n".join(f"{k}: {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
+
+
+def stage_table(summaries: list[dict], title: str = "trivium curate") -> Table:
+    table = Table(title=title, show_lines=True)
+    for col, justify in (("stage", "left"), ("docs in", "right"), ("docs out", "right"), ("dropped", "left"),
+                         ("quarantined", "left"), ("MB in", "right"), ("MB/s", "right"), ("wall s", "right")):
+        table.add_column(col, justify=justify)
+    for s in summaries:
+        table.add_row(
+            s["stage"] + (" (resumed)" if s["skipped"] else ""),
+            f"{s['docs_in']:,}",
+            f"{s['docs_out']:,}",
+            _reasons(s["dropped"]),
+            _reasons(s["quarantined"]),
+            f"{s['mb_in']:.1f}",
+            "-" if s["skipped"] else f"{s['mb_per_s']:.2f}",
+            f"{s['wall_s']:.1f}",
+        )
+    return table
