@@ -1,8 +1,9 @@
 """Heuristic quality filters: datatrove's Gopher, C4 and FineWeb rules, chosen per document profile.
 
-A profile is the document's language (from the script guess, later fastText) or `code` for
-source code and markup, where prose rules (stop words, terminal punctuation, curly brackets)
-would throw away exactly the STEM data the curriculum wants. Conversations (text null) are
+A profile is the document's language (from the script guess, later fastText), `code` for source
+code and LaTeX/markup, or `math` for digit- and formula-dense prose: there, prose rules (stop
+words, alphabetic-word share, terminal punctuation, curly brackets) would throw away exactly
+the STEM data the curriculum wants. Conversations (text null) are
 never judged here: the agentic rules of later stages own them.
 """
 
@@ -32,18 +33,16 @@ def _specs(*items: tuple[str, dict] | str) -> list[FilterSpec]:
 
 def default_profiles() -> dict[str, list[FilterSpec]]:
     return {
-        # FineWeb's recipe; C4's curly-bracket and lorem-ipsum page rules stay on for prose.
-        "en": _specs(
-            "gopher_repetition",
-            "gopher_quality",
-            ("c4_quality", {"filter_no_terminal_punct": False}),
-            "fineweb_quality",
-        ),
-        # No stop-word or English punctuation rules: repetition, plus FineWeb's line rules with CJK punctuation.
-        "zh": _specs("gopher_repetition", ("fineweb_quality", {"short_line_length": 10, "short_line_thr": 0.8})),
+        # FineWeb's recipe for English prose.
+        "en": _specs("gopher_repetition", "gopher_quality", ("c4_quality", {"filter_no_terminal_punct": False}), "fineweb_quality"),
+        # No stop-word or English punctuation rules. Gopher's top-n-gram share is meaningless on short
+        # CJK texts (one 3-gram of a 40-character poem is already 18%), so only true repetition counts.
+        "zh": _specs(("gopher_repetition", {"top_n_grams": []}), ("fineweb_quality", {"short_line_length": 10, "short_line_thr": 0.8, "new_line_ratio": 1.0})),
         # Code and markup: only degenerate repetition (copy-pasted blocks, generated junk).
-        "code": _specs(("gopher_repetition", {"dup_line_frac": None, "dup_line_char_frac": None, "top_n_grams": []})),
-        "default": _specs("gopher_repetition"),
+        "code": _specs(("gopher_repetition", {"dup_line_frac": None, "dup_line_char_frac": None, "top_n_grams": [], "dup_n_grams": [[10, 0.3]]})),
+        # Math and numeric prose: numbers and formulas are words here, not noise.
+        "math": _specs(("gopher_repetition", {"top_n_grams": [], "dup_n_grams": [[10, 0.2]]}), ("gopher_quality", {"max_non_alpha_words_ratio": 0.4, "min_doc_words": 20, "min_stop_words": 1, "min_avg_word_length": 2})),
+        "default": _specs(("gopher_repetition", {"top_n_grams": []})),
     }
 
 
@@ -52,6 +51,8 @@ class HeuristicFilterConfig(BaseModel):
     latin_language: str = Field("en", description="what the script guess calls Latin-script text")
     detect_code: bool = Field(True, description="judge code/markup with the `code` profile")
     code_symbol_ratio: float = Field(0.05, ge=0, le=1, description="share of code symbols that marks code/markup")
+    detect_math: bool = Field(True, description="judge digit/operator-dense text with the `math` profile")
+    math_char_ratio: float = Field(0.06, ge=0, le=1, description="share of digits/operators that marks math text")
 
     @model_validator(mode="after")
     def _filters_build(self):
@@ -90,19 +91,33 @@ def build_filter(spec: FilterSpec, profile: str):
 
 # Characters that are common in code/LaTeX and rare in prose.
 _CODE_SYMBOLS = re.compile(r"[{}\[\]();=<>\\_$^|&*#/+]")
+# A line that only code or markup would have: indented, ending in a block/statement mark, or a keyword.
 _CODE_LINE = re.compile(
-    r"^\s*(def |class |import |from \S+ import|#include|function |return\b|if\s*\(|for\s*\(|\\begin|\\end|\\section|@)",
-    re.M,
+    r"^(?:[ \t]{2,}\S|.*[{};:)]\s*$|\s*(?:def |class |import |from \S+ import|#include|function |return\b|\\begin|\\end|\\item|@))"
 )
 
 
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_MATH = re.compile(r"[0-9=+*/^<>%$]")
+
+
 def looks_like_code(text: str, symbol_ratio: float) -> bool:
-    sample = text[:4000]
-    if not sample:
+    """Source code or LaTeX/markup: dense in code symbols and mostly code-shaped lines, or LaTeX commands."""
+    sample = text[:8000]
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines:
         return False
+    if len(_LATEX_COMMAND.findall(sample)) >= 0.03 * max(1, len(sample.split())):
+        return True
     symbols = len(_CODE_SYMBOLS.findall(sample)) / len(sample)
-    lines = max(1, sample.count("\n") + 1)
-    return symbols >= symbol_ratio and len(_CODE_LINE.findall(sample)) >= max(2, lines // 20)
+    code_lines = sum(1 for ln in lines if _CODE_LINE.match(ln)) / len(lines)
+    return symbols >= symbol_ratio and code_lines >= 0.4
+
+
+def looks_like_math(text: str, ratio: float) -> bool:
+    """Word problems, solutions, tables of figures: digits and operators make up a visible share."""
+    sample = text[:8000]
+    return len(_MATH.findall(sample)) >= ratio * max(1, len(sample))
 
 
 class HeuristicFilters:
@@ -119,8 +134,11 @@ class HeuristicFilters:
         return {"config": self.config}
 
     def profile_of(self, text: str, lang: str) -> str:
-        if self.config.detect_code and looks_like_code(text, self.config.code_symbol_ratio):
+        if self.config.detect_code and "code" in self.config.profiles and looks_like_code(text, self.config.code_symbol_ratio):
             return "code"
+        if self.config.detect_math and "math" in self.config.profiles and lang == self.config.latin_language \
+                and looks_like_math(text, self.config.math_char_ratio):
+            return "math"
         return lang if lang in self.config.profiles else "default"
 
     def judge_one(self, text: str | None) -> tuple[str, str, str | None]:

