@@ -1,0 +1,282 @@
+"""Base vocabularies: load an existing BPE, keep the subset a rule selects.
+
+The reference tokenizer started from o200k's merges, kept its ASCII subset plus basic
+multilingual and emoji coverage, removed unwanted Chinese tokens, then learned the rest on
+its own corpus. ``load_base`` reads a tiktoken rank file or a byte-level ``tokenizer.json``;
+``select_base`` applies keep/drop rules and returns a merge-closed subset.
+
+Rules are comma-separated terms (a token is selected when any term matches); a term is a
+name, ``!term`` (negation) or ``term&term`` (all must match):
+
+=================  =====================================================================
+``all`` / ``none``  every / no token
+``ascii``           every byte < 0x80
+``latin``           text is ASCII or Latin script (Latin-1, Latin Extended, diacritics)
+``multilingual``    text has no Han, kana, Hangul or Bopomofo character
+``emoji``           text has an emoji (Extended_Pictographic / regional indicator) and
+                    otherwise only emoji modifiers, joiners, selectors or spaces
+``han``             text has a Han character
+``cjk``             text has a Han, kana, Hangul, Bopomofo or CJK/fullwidth punctuation char
+``digits``          text has a number character (``\\p{N}``)
+``unreachable``     trivium's pre-tokenizer would split the text into several pieces, so
+                    the token can never be produced
+``script:NAME``     every letter is of Unicode script NAME (e.g. ``script:Cyrillic``)
+``rank<N``          base rank below N (also ``rank<=N``)
+``len<=N``          at most N bytes (also ``len<N``)
+``re:PATTERN``      text fully matches PATTERN (``regex`` syntax; takes the rest of the rule)
+=================  =====================================================================
+
+Text rules apply to tokens whose bytes are valid UTF-8; a token that is a fragment of a
+multi-byte character matches only ``all``, ``ascii`` (never), ``rank``/``len`` rules and
+``re:`` never, and is kept when a kept token is built from it.
+
+Closure: dropping a token drops every token built from it (its merges could never fire);
+keeping a token keeps its two parts, recursively. A token that the pre-tokenizer can never
+produce whole (``unreachable``) is never kept for itself, only as a part of a kept token.
+Single bytes are always part of the vocabulary and are not counted here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
+
+from .pretokenize import pretokenize_text, unicode_to_bytes
+
+
+@dataclass(frozen=True)
+class BaseVocab:
+    """Tokens in rank order (single bytes included) and the part indices of each."""
+
+    name: str
+    tokens: tuple[bytes, ...]
+    parts: tuple[tuple[int, int] | None, ...]
+
+
+@dataclass(frozen=True)
+class SelectedBase:
+    """A merge-closed subset of a base vocabulary (multi-byte tokens only, rank order)."""
+
+    name: str
+    tokens: tuple[bytes, ...]
+    merges: tuple[tuple[bytes, bytes], ...]  # parts of tokens[i]
+    stats: dict
+
+
+def load_base(path: str) -> BaseVocab:
+    """Read a tiktoken rank file or a byte-level BPE ``tokenizer.json``."""
+    import fsspec
+
+    with fsspec.open(path, "rb") as fh:
+        head = fh.read(64).lstrip()
+    if head.startswith(b"{"):
+        return _load_tokenizer_json(path)
+    from .tiktoken_loader import load_tiktoken_bpe
+
+    tokens, parts = load_tiktoken_bpe(str(path))
+    return BaseVocab(name=str(path), tokens=tokens, parts=parts)
+
+
+def _load_tokenizer_json(path: str) -> BaseVocab:
+    import fsspec
+
+    with fsspec.open(path, "rb") as fh:
+        data = json.loads(fh.read())
+    model = data.get("model") or {}
+    if model.get("type") != "BPE":
+        raise ValueError(f"{path}: base tokenizer must be a BPE model, got {model.get('type')!r}")
+    table = unicode_to_bytes()
+
+    def to_bytes(sym: str) -> bytes:
+        try:
+            return bytes(table[c] for c in sym)
+        except KeyError as exc:
+            raise ValueError(f"{path}: not a byte-level BPE (symbol {sym!r})") from exc
+
+    tokens: list[bytes] = [bytes([b]) for b in range(256)]
+    index: dict[bytes, int] = {t: i for i, t in enumerate(tokens)}
+    parts: list[tuple[int, int] | None] = [None] * 256
+    for m in model.get("merges", []):
+        left, right = (m.split(" ", 1) if isinstance(m, str) else m)
+        lb, rb = to_bytes(left), to_bytes(right)
+        res = lb + rb
+        if res in index or lb not in index or rb not in index:
+            continue
+        index[res] = len(tokens)
+        tokens.append(res)
+        parts.append((index[lb], index[rb]))
+    return BaseVocab(name=str(path), tokens=tuple(tokens), parts=tuple(parts))
+
+
+# --- rules ---------------------------------------------------------------------------
+
+_CJK_ANY = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}\u3000-\u303f\uff00-\uffef\ufe30-\ufe4f]")
+_NOT_MULTI = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}]")
+_HAN = regex.compile(r"\p{Han}")
+_DIGIT = regex.compile(r"\p{N}")
+_LATIN = regex.compile(r"[\x00-\x7f\u00a0-\u024f\u0300-\u036f\u1e00-\u1eff]*")
+_EMOJI_CHAR = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
+_EMOJI_ONLY = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\p{Emoji_Modifier}\u200d\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f\s]+")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    data: bytes
+    text: str | None  # None when not valid UTF-8
+    rank: int
+
+
+Predicate = Callable[[_Tok], bool]
+
+
+def _text_pred(fn: Callable[[str], bool]) -> Predicate:
+    return lambda t: t.text is not None and fn(t.text)
+
+
+@lru_cache(maxsize=4096)
+def _splits(text: str) -> bool:
+    return len(pretokenize_text(text)) != 1
+
+
+def _term(term: str) -> Predicate:
+    term = term.strip()
+    if not term:
+        raise ValueError("empty rule term")
+    if term.startswith("!"):
+        inner = _term(term[1:])
+        return lambda t: not inner(t)
+    if "&" in term and not term.startswith("re:"):
+        preds = [_term(p) for p in term.split("&")]
+        return lambda t: all(p(t) for p in preds)
+    if term == "all":
+        return lambda t: True
+    if term == "none":
+        return lambda t: False
+    if term == "ascii":
+        return lambda t: t.data.isascii()
+    if term == "latin":
+        return _text_pred(lambda s: _LATIN.fullmatch(s) is not None)
+    if term == "multilingual":
+        return _text_pred(lambda s: _NOT_MULTI.search(s) is None)
+    if term == "emoji":
+        return _text_pred(lambda s: _EMOJI_CHAR.search(s) is not None and _EMOJI_ONLY.fullmatch(s) is not None)
+    if term == "han":
+        return _text_pred(lambda s: _HAN.search(s) is not None)
+    if term == "cjk":
+        return _text_pred(lambda s: _CJK_ANY.search(s) is not None)
+    if term == "digits":
+        return _text_pred(lambda s: _DIGIT.search(s) is not None)
+    if term == "unreachable":
+        return _text_pred(_splits)
+    if term.startswith("script:"):
+        name = term.split(":", 1)[1]
+        letters = regex.compile(r"\p{L}")
+        try:
+            script = regex.compile(rf"\p{{Script={name}}}")
+        except regex.error as exc:
+            raise ValueError(f"unknown script in rule {term!r}") from exc
+        return _text_pred(lambda s: all(script.match(c) for c in letters.findall(s)))
+    m = regex.fullmatch(r"(rank|len)\s*(<=|<|>=|>)\s*(\d+)", term)
+    if m:
+        what, op, n = m.group(1), m.group(2), int(m.group(3))
+        get = (lambda t: t.rank) if what == "rank" else (lambda t: len(t.data))
+        ops = {"<": lambda a: a < n, "<=": lambda a: a <= n, ">": lambda a: a > n, ">=": lambda a: a >= n}
+        cmp = ops[op]
+        return lambda t: cmp(get(t))
+    if term.startswith("re:"):
+        pat = regex.compile(term[3:])
+        return _text_pred(lambda s: pat.fullmatch(s) is not None)
+    raise ValueError(f"unknown base-vocabulary rule term {term!r}")
+
+
+def parse_rule(rule: str | None) -> Predicate:
+    """Compile a rule string (see module doc) into a predicate over tokens."""
+    if rule is None or not rule.strip():
+        return lambda t: False
+    rule = rule.strip()
+    terms: list[str] = []
+    rest = rule
+    while rest:
+        if rest.lstrip().startswith("re:") or "," not in rest:
+            terms.append(rest)
+            break
+        head, rest = rest.split(",", 1)
+        terms.append(head)
+        if rest.lstrip().startswith("re:"):
+            terms.append(rest.strip())
+            break
+    preds = [_term(t) for t in terms if t.strip()]
+    return lambda t: any(p(t) for p in preds)
+
+
+def _decode(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def select_base(
+    base: BaseVocab,
+    keep: str = "ascii",
+    drop: str | None = None,
+    max_tokens: int | None = None,
+) -> SelectedBase:
+    """The merge-closed subset of ``base`` that ``keep``/``drop`` select (multi-byte tokens)."""
+    keep_p = parse_rule(keep)
+    drop_p = parse_rule(drop)
+    unreachable_p = _term("unreachable")
+    n = len(base.tokens)
+    dropped = [False] * n
+    selected = [False] * n
+    n_rule_drop = n_unreachable = n_no_merge = 0
+    for i, data in enumerate(base.tokens):
+        if len(data) < 2:
+            continue
+        parts = base.parts[i]
+        if parts is None:
+            dropped[i] = True
+            n_no_merge += 1
+            continue
+        tok = _Tok(data=data, text=_decode(data), rank=i)
+        if dropped[parts[0]] or dropped[parts[1]]:
+            dropped[i] = True
+            continue
+        if drop_p(tok):
+            dropped[i] = True
+            n_rule_drop += 1
+            continue
+        if keep_p(tok):
+            # a token the pre-tokenizer can never produce whole is not kept for itself
+            # (it may still be kept below as an intermediate part of a kept token)
+            if unreachable_p(tok):
+                n_unreachable += 1
+            else:
+                selected[i] = True
+    # ancestors of kept tokens (they cannot be dropped: a dropped part drops its results)
+    for i in range(n - 1, -1, -1):
+        if selected[i] and base.parts[i] is not None:
+            a, b = base.parts[i]
+            selected[a] = True
+            selected[b] = True
+    order = [i for i in range(n) if selected[i] and len(base.tokens[i]) >= 2]
+    if max_tokens is not None and len(order) > max_tokens:
+        order = order[:max_tokens]  # parts rank below their results: a rank prefix is closed
+    tokens = tuple(base.tokens[i] for i in order)
+    merges = tuple((base.tokens[base.parts[i][0]], base.tokens[base.parts[i][1]]) for i in order)  # type: ignore[index]
+    stats = {
+        "base": base.name,
+        "base_tokens": n,
+        "kept": len(tokens),
+        "dropped_by_rule": n_rule_drop,
+        "skipped_unreachable": n_unreachable,
+        "without_merge": n_no_merge,
+        "keep": keep,
+        "drop": drop,
+        "max_tokens": max_tokens,
+    }
+    return SelectedBase(name=base.name, tokens=tokens, merges=merges, stats=stats)

@@ -1,0 +1,498 @@
+"""Training the byte-level BPE: sample -> pre-token counts -> merges -> Tokenizer.
+
+Two engines learn the merges:
+
+* ``trivium`` (default): counts pre-tokens (in worker processes, or with Spark in
+  ``counting.py``), segments them with the base vocabulary's merges when one is given,
+  and runs ``trivium.kernels.bpe`` over the counts. Training from counts and training
+  from the text are therefore the same computation, and ``--base`` works.
+* ``tokenizers``: Hugging Face's ``BpeTrainer`` on the sampled text (from scratch only);
+  the kernel follows its selection rule, so both give the same merges on the same text.
+
+Either way the result is ``bpe_size = vocab_size - 256`` byte-level BPE entries (ids
+``0 .. bpe_size-1``: the 256 byte symbols in code-point order, base tokens in rank order,
+learned tokens in merge order) followed by the 256 special ids. If the sample runs out of
+pairs before ``bpe_size`` entries, the gap is filled with unreachable placeholder entries
+(``<|bpe_unused_K|>``, never produced by encoding) so the special ids stay fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from trivium.kernels.bpe import BPEKernel
+
+from .base_vocab import SelectedBase, load_base, select_base
+from .pretokenize import build_pre_tokenizer, bytes_to_symbols, bytes_to_unicode, count_words, symbols_to_bytes
+from .sample import Document, InputFile, ReadStats, SampleSpec, discover_files, measure_sources, plan_rates, select, iter_file_documents
+from .special_tokens import VOCAB_SIZE, bpe_size_for, special_tokens, split_on_special
+
+PAD_FORMAT = "<|bpe_unused_{}|>"
+
+
+class Progress(Protocol):
+    """What training reports while it runs (the CLI draws it with rich)."""
+
+    def start(self, stage: str, total: float | None = None, unit: str = "") -> None: ...
+
+    def advance(self, stage: str, n: float = 1) -> None: ...
+
+    def finish(self, stage: str) -> None: ...
+
+
+class NullProgress:
+    def start(self, stage: str, total: float | None = None, unit: str = "") -> None:
+        pass
+
+    def advance(self, stage: str, n: float = 1) -> None:
+        pass
+
+    def finish(self, stage: str) -> None:
+        pass
+
+
+@dataclass
+class TrainConfig:
+    vocab_size: int = VOCAB_SIZE
+    min_frequency: int = 0
+    engine: str = "trivium"  # "trivium" | "tokenizers"
+    base: str | None = None
+    base_keep: str = "ascii"
+    base_drop: str | None = None
+    base_max: int | None = None
+    workers: int = 0  # 0: os.cpu_count()
+
+    @property
+    def bpe_size(self) -> int:
+        return bpe_size_for(self.vocab_size)
+
+
+@dataclass
+class TrainedBPE:
+    """Byte-level BPE entries (symbol strings, index = id) and merges in rank order."""
+
+    vocab: list[str]
+    merges: list[tuple[str, str]]
+    n_learned: int
+    n_base: int
+    n_padding: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+# --- counting ------------------------------------------------------------------------
+
+
+def document_pieces(doc: Document) -> list[str]:
+    """The text pieces of a document that training sees (special tokens cut out)."""
+    return split_on_special(doc.text)
+
+
+def _count_batch(batch: list[tuple[str, int]]) -> Counter:
+    counts: Counter = Counter()
+    for text, m in batch:
+        count_words([text], weight=m, into=counts)
+    return counts
+
+
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing as mp
+
+    # fork where available: workers only run the pre-tokenizer (no Rust thread pool), and
+    # unlike spawn it does not re-import the caller's __main__
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+
+
+def count_pieces(
+    pieces: Iterable[tuple[str, int]],
+    *,
+    workers: int = 0,
+    batch_bytes: int = 2_000_000,
+    progress: Progress | None = None,
+) -> Counter:
+    """Count byte-level pre-tokens of ``(text, multiplicity)`` pieces, in parallel."""
+    progress = progress or NullProgress()
+    workers = workers or os.cpu_count() or 1
+    total: Counter = Counter()
+    if workers <= 1:
+        for text, m in pieces:
+            count_words([text], weight=m, into=total)
+        return total
+    pool = None
+    pending: set = set()
+    batch: list[tuple[str, int]] = []
+    size = 0
+
+    def drain(block: bool) -> None:
+        nonlocal pending
+        if not pending:
+            return
+        done, pending = wait(pending, return_when=FIRST_COMPLETED) if block else (
+            {f for f in pending if f.done()}, {f for f in pending if not f.done()})
+        for f in done:
+            total.update(f.result())
+
+    try:
+        for text, m in pieces:
+            batch.append((text, m))
+            size += len(text)
+            if size >= batch_bytes:
+                if pool is None:
+                    pool = _spawn_pool(workers)
+                while len(pending) >= 2 * workers:
+                    drain(True)
+                pending.add(pool.submit(_count_batch, batch))
+                drain(False)
+                batch, size = [], 0
+        if batch:
+            if pool is None:  # small input: not worth starting processes
+                total.update(_count_batch(batch))
+            else:
+                pending.add(pool.submit(_count_batch, batch))
+        while pending:
+            drain(True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return total
+
+
+def iter_training_pieces(
+    files: list[InputFile],
+    spec: SampleSpec,
+    rates: Mapping[str, float],
+    stats: ReadStats,
+    progress: Progress | None = None,
+) -> Iterator[tuple[str, int]]:
+    progress = progress or NullProgress()
+    for f in files:
+        for doc in iter_file_documents(f, stats):
+            progress.advance("read", len(doc.text.encode("utf-8", "surrogatepass")))
+            m = select(doc, spec, rates, "train")
+            if m <= 0:
+                continue
+            for piece in document_pieces(doc):
+                yield piece, m
+
+
+def plan_sample(files: list[InputFile], spec: SampleSpec, progress: Progress | None = None) -> tuple[dict[str, float], int]:
+    """Per-source rates and the total input bytes (one read pass when sampling by bytes)."""
+    progress = progress or NullProgress()
+    if spec.sample_bytes is None:
+        return {}, 0
+    progress.start("measure", None, "B")
+    total = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal total
+        total += n
+        progress.advance("measure", n)
+
+    sizes = measure_sources(files, spec, on_bytes=on_bytes)
+    progress.finish("measure")
+    return plan_rates(sizes, spec), total
+
+
+def count_inputs(
+    inputs: Iterable[str] | list[InputFile],
+    spec: SampleSpec,
+    *,
+    workers: int = 0,
+    progress: Progress | None = None,
+    rates: Mapping[str, float] | None = None,
+) -> tuple[Counter, dict[str, Any]]:
+    """Pre-token counts of the training sample drawn from ``inputs`` (the direct path)."""
+    progress = progress or NullProgress()
+    files = inputs if (isinstance(inputs, list) and inputs and isinstance(inputs[0], InputFile)) else discover_files(inputs)  # type: ignore[arg-type]
+    total_bytes = 0
+    if rates is None:
+        rates, total_bytes = plan_sample(files, spec, progress)
+    stats = ReadStats()
+    selected = {"docs": 0, "bytes": 0}
+
+    def pieces() -> Iterator[tuple[str, int]]:
+        for f in files:
+            for doc in iter_file_documents(f, stats):
+                n = len(doc.text.encode("utf-8", "surrogatepass"))
+                progress.advance("read", n)
+                m = select(doc, spec, rates, "train")
+                if m <= 0:
+                    continue
+                selected["docs"] += 1
+                selected["bytes"] += n * m
+                for piece in document_pieces(doc):
+                    yield piece, m
+
+    progress.start("read", total_bytes or None, "B")
+    counts = count_pieces(pieces(), workers=workers, progress=progress)
+    progress.finish("read")
+    info = {
+        "read": stats.as_dict(),
+        "rates": dict(sorted(rates.items())),
+        "sample_docs": selected["docs"],
+        "sample_bytes": selected["bytes"],
+        "distinct_pretokens": len(counts),
+    }
+    return counts, info
+
+
+# --- merges --------------------------------------------------------------------------
+
+
+def byte_symbols() -> list[str]:
+    """The 256 byte-level symbols in code-point order (ids 0..255, as BpeTrainer assigns)."""
+    return sorted(bytes_to_unicode().values())
+
+
+def _segment_bytes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    symbols = byte_symbols()
+    lut = np.full(0x200, -1, dtype=np.int32)
+    for i, s in enumerate(symbols):
+        lut[ord(s)] = i
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    offs = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offs[1:])
+    cps = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
+    if cps.size and cps.max() >= lut.shape[0]:
+        raise ValueError("pre-token outside the byte-level alphabet")
+    syms = lut[cps]
+    if syms.size and syms.min() < 0:
+        raise ValueError("pre-token outside the byte-level alphabet")
+    return offs, syms.astype(np.int32)
+
+
+def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]], chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """Segment words with the base merges (rank-priority BPE, as encoding will)."""
+    model = models.BPE(vocab={s: i for i, s in enumerate(vocab)}, merges=merges)
+    tok = Tokenizer(model)  # no normalizer, no pre-tokenizer: each word is one piece
+    offs = np.zeros(len(words) + 1, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    pos = 0
+    for start in range(0, len(words), chunk):
+        encs = tok.encode_batch_fast(words[start : start + chunk], add_special_tokens=False)
+        for k, e in enumerate(encs):
+            ids = e.ids
+            parts.append(np.asarray(ids, dtype=np.int32))
+            pos += len(ids)
+            offs[start + k + 1] = pos
+    syms = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+    return offs, syms
+
+
+def train_from_counts(
+    counts: Mapping[str, int],
+    config: TrainConfig,
+    *,
+    base: SelectedBase | None = None,
+    progress: Progress | None = None,
+    chunk: int = 500,
+) -> TrainedBPE:
+    """Learn merges over pre-token counts (byte-level symbol strings) with the kernel."""
+    progress = progress or NullProgress()
+    bpe_size = config.bpe_size
+    vocab = byte_symbols()
+    merges: list[tuple[str, str]] = []
+    t0 = time.perf_counter()
+    if base is not None:
+        room = bpe_size - 256
+        tokens = base.tokens[:room]
+        vocab += [bytes_to_symbols(t) for t in tokens]
+        merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges[:room]]
+    n_base = len(vocab) - 256
+    words = [w for w, c in counts.items() if c > 0]
+    word_counts = np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words))
+    progress.start("segment", None, "")
+    if n_base:
+        offs, syms = _segment_with_base(words, vocab, merges)
+    else:
+        offs, syms = _segment_bytes(words)
+    progress.finish("segment")
+    t_seg = time.perf_counter() - t0
+    del words
+    token_bytes = [symbols_to_bytes(s) for s in vocab]
+    kernel = BPEKernel(offs, syms, word_counts, token_bytes, target_vocab=bpe_size, min_frequency=config.min_frequency)
+    del offs, syms
+    goal = bpe_size - len(vocab)
+    progress.start("merges", goal, "merges")
+    while not kernel.finished:
+        done = kernel.run(chunk)
+        progress.advance("merges", done)
+        if done == 0 and not kernel.finished:
+            break
+    progress.finish("merges")
+    t_merge = time.perf_counter() - t0 - t_seg
+    first_new = len(vocab)
+    new_tokens = kernel.new_tokens(first_new)
+    vocab += [bytes_to_symbols(t) for t in new_tokens]
+    seen = set(merges)
+    n_learned = 0
+    for a, b, _z in kernel.merge_list().tolist():
+        pair = (vocab[a], vocab[b])
+        if pair in seen:  # a pair re-formed after being merged: its first rank stands
+            continue
+        seen.add(pair)
+        merges.append(pair)
+        n_learned += 1
+    n_padding = _pad(vocab, bpe_size)
+    return TrainedBPE(
+        vocab=vocab,
+        merges=merges,
+        n_learned=n_learned,
+        n_base=n_base,
+        n_padding=n_padding,
+        stats={"segment_s": round(t_seg, 3), "merge_s": round(t_merge, 3), "distinct_pretokens": len(word_counts)},
+    )
+
+
+def _pad(vocab: list[str], bpe_size: int) -> int:
+    present = set(vocab)
+    n = 0
+    k = 0
+    while len(vocab) < bpe_size:
+        s = PAD_FORMAT.format(k)
+        k += 1
+        if s in present:
+            continue
+        vocab.append(s)
+        n += 1
+    if len(vocab) > bpe_size:
+        raise AssertionError("vocabulary overflow")
+    return n
+
+
+def train_with_tokenizers(
+    pieces: Iterable[tuple[str, int]],
+    config: TrainConfig,
+    *,
+    show_progress: bool = True,
+) -> TrainedBPE:
+    """Hugging Face ``BpeTrainer`` on the sampled text (from scratch)."""
+    import json
+
+    def texts() -> Iterator[str]:
+        for text, m in pieces:
+            for _ in range(m):
+                yield text
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = build_pre_tokenizer()
+    trainer = trainers.BpeTrainer(
+        vocab_size=config.bpe_size,
+        min_frequency=config.min_frequency,
+        show_progress=show_progress,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+    )
+    t0 = time.perf_counter()
+    tok.train_from_iterator(texts(), trainer)
+    data = json.loads(tok.to_str())
+    model_vocab = data["model"]["vocab"]
+    vocab = [s for s, _ in sorted(model_vocab.items(), key=lambda kv: kv[1])]
+    merges = [tuple(m) if not isinstance(m, str) else tuple(m.split(" ", 1)) for m in data["model"]["merges"]]
+    if vocab[:256] != byte_symbols():
+        raise AssertionError("unexpected alphabet order from BpeTrainer")
+    n_learned = len(merges)
+    n_padding = _pad(vocab, config.bpe_size)
+    return TrainedBPE(vocab=vocab, merges=merges, n_learned=n_learned, n_base=0, n_padding=n_padding,  # type: ignore[arg-type]
+                      stats={"train_s": round(time.perf_counter() - t0, 3)})
+
+
+# --- the Tokenizer -------------------------------------------------------------------
+
+
+def build_tokenizer(trained: TrainedBPE, vocab_size: int = VOCAB_SIZE) -> Tokenizer:
+    """The full tokenizer: Youtu pre-tokenizer, byte-level BPE, 256 special ids."""
+    bpe_size = bpe_size_for(vocab_size)
+    if len(trained.vocab) != bpe_size:
+        raise ValueError(f"BPE part has {len(trained.vocab)} entries, expected {bpe_size}")
+    model = models.BPE(vocab={s: i for i, s in enumerate(trained.vocab)}, merges=list(trained.merges))
+    tok = Tokenizer(model)
+    tok.pre_tokenizer = build_pre_tokenizer()
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    specials = special_tokens(vocab_size)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, _ in specials])
+    for t, i in specials:
+        got = tok.token_to_id(t)
+        if got != i:
+            raise AssertionError(f"special token {t} got id {got}, expected {i}")
+    if tok.get_vocab_size(with_added_tokens=True) != vocab_size:
+        raise AssertionError("vocabulary size mismatch")
+    return tok
+
+
+def prepare_base(config: TrainConfig) -> SelectedBase | None:
+    if not config.base:
+        return None
+    base = load_base(config.base)
+    room = config.bpe_size - 256
+    limit = room if config.base_max is None else min(room, config.base_max)
+    return select_base(base, keep=config.base_keep, drop=config.base_drop, max_tokens=limit)
+
+
+def train_tokenizer(
+    inputs: Iterable[str] | list[InputFile],
+    spec: SampleSpec,
+    config: TrainConfig,
+    *,
+    progress: Progress | None = None,
+    counts: Mapping[str, int] | None = None,
+    show_hf_progress: bool = False,
+) -> tuple[Tokenizer, dict[str, Any]]:
+    """Sample, count, learn merges, build the tokenizer; returns it and a report."""
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    report: dict[str, Any] = {
+        "vocab_size": config.vocab_size,
+        "bpe_size": config.bpe_size,
+        "engine": config.engine,
+        "seed": spec.seed,
+        "weights": dict(spec.weights),
+        "sample_bytes_target": spec.sample_bytes,
+        "holdout": spec.holdout,
+    }
+    if config.engine == "tokenizers":
+        if config.base:
+            raise ValueError("--base needs the trivium engine (tokenizers' trainer cannot start from merges)")
+        if counts is not None:
+            raise ValueError("training from counts needs the trivium engine")
+        files = inputs if (isinstance(inputs, list) and inputs and isinstance(inputs[0], InputFile)) else discover_files(inputs)  # type: ignore[arg-type]
+        rates, total = plan_sample(files, spec, progress)
+        stats = ReadStats()
+        progress.start("read", total or None, "B")
+        trained = train_with_tokenizers(iter_training_pieces(files, spec, rates, stats, progress), config,
+                                        show_progress=show_hf_progress)
+        progress.finish("read")
+        report["read"] = stats.as_dict()
+        report["rates"] = dict(sorted(rates.items()))
+    elif config.engine == "trivium":
+        base = prepare_base(config)
+        if base is not None:
+            report["base"] = base.stats
+        if counts is None:
+            counts, info = count_inputs(inputs, spec, workers=config.workers, progress=progress)
+            report.update(info)
+        report["count_s"] = round(time.perf_counter() - t0, 3)
+        trained = train_from_counts(counts, config, base=base, progress=progress)
+        report.update(trained.stats)
+    else:
+        raise ValueError(f"unknown engine {config.engine!r}")
+    tok = build_tokenizer(trained, config.vocab_size)
+    report.update(
+        {
+            "base_tokens": trained.n_base,
+            "learned_merges": trained.n_learned,
+            "padding_entries": trained.n_padding,
+            "wall_s": round(time.perf_counter() - t0, 3),
+        }
+    )
+    return tok, report
