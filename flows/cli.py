@@ -20,7 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-out = Console()
+# Piped or captured output gets a wide table instead of the 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
@@ -102,6 +103,15 @@ def stages() -> None:
     out.print("ingest: JSONL(.gz|.zst) / Parquet readers, bad input quarantined")
     for s in STAGES:
         out.print(f"{s.name}: {s.description}")
+
+
+from trivium.flows.cli_dedup import dedup
+
+app.command("dedup")(dedup)
+
+from trivium.flows.cli_tokenizer import tokenizer_app  # noqa: E402
+
+app.add_typer(tokenizer_app, name="tokenizer")
 
 
 def main() -> None:

@@ -30,9 +30,13 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def stage_table(summaries: list[dict], title: str = "trivium curate") -> Table:
     table = Table(title=title, show_lines=True)
-    for col, justify in (("stage", "left"), ("docs in", "right"), ("docs out", "right"), ("dropped", "left"),
-                         ("quarantined", "left"), ("MB in", "right"), ("MB/s", "right"), ("wall s", "right")):
-        table.add_column(col, justify=justify)
+    table.add_column("stage", no_wrap=True)
+    for col in ("docs in", "docs out"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("dropped", "quarantined"):
+        table.add_column(col, overflow="fold")
+    for col in ("MB in", "MB/s", "wall s"):
+        table.add_column(col, justify="right", no_wrap=True)
     for s in summaries:
         table.add_row(
             s["stage"] + (" (resumed)" if s["skipped"] else ""),

@@ -3,10 +3,12 @@
 A stage is a `build()` returning a DataFrame of documents plus two bookkeeping columns:
 `_reason` (null for kept rows) and `_disposition` ("dropped" or "quarantined"). An optional
 `_counters` column (JSON {name: count}) is summed into the manifest's `extra`. Any other column
-whose name starts with `_` is a detail for rejects only (`_dup_cluster` -> `dup_cluster`). The runner sorts
-each partition by id, lets every task write its own files through fsspec (named by partition
-and run token, so a retried task overwrites its own identical file), collects the file stats on
-the driver and commits by writing `_manifest.json` last.
+whose name starts with `_` is a detail for rejects only (`_dup_cluster` -> `dup_cluster`).
+
+The runner hash-partitions the rows by id and sorts each partition, lets every task write its
+own files through fsspec (named by partition and run token, so a retried task overwrites its
+own identical file), collects the file stats on the driver and commits by writing
+`_manifest.json` last.
 """
 
 from __future__ import annotations
@@ -176,7 +178,11 @@ def run_stage(
     df = build()
     kept_schema = _kept_schema(df.schema)
     token = hashlib.sha256((chash + "|".join(inputs)).encode()).hexdigest()[:12]
-    stats = df.sortWithinPartitions("id").mapInArrow(PartitionWriter(stage_dir, token), _STATS_DDL).collect()
+    # Hash-partitioning by id makes the files a function of the documents alone, whatever join
+    # strategy or upstream layout produced them: reruns are byte-identical.
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    laid_out = df.repartition(partitions, "id").sortWithinPartitions("id")
+    stats = laid_out.mapInArrow(PartitionWriter(stage_dir, token), _STATS_DDL).collect()
 
     files, rejects = [], []
     dropped: Counter = Counter()

@@ -1,0 +1,119 @@
+"""The curate pipeline: conservation, byte-identical reruns, partition independence, resume, Prefect, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from damage import build_clean_inputs
+from typer.testing import CliRunner
+
+from trivium.flows.config import CurateConfig
+from trivium.flows.curate import final_documents, run_after, run_ingest
+from trivium.flows.spark import SparkConfig
+from trivium.flows.stages import STAGES
+
+
+def run_plain(spark, inputs: list[str], output: Path, config: CurateConfig | None = None):
+    """The flow's stage loop without Prefect, for tests that look at stage internals."""
+    config = config or CurateConfig()
+    outcomes = [run_ingest(spark, inputs, str(output), config)]
+    for i, sdef in enumerate(STAGES, start=1):
+        if sdef.enabled(getattr(config, sdef.config_field)):
+            outcomes.append(run_after(spark, sdef, i, outcomes[-1], str(output), config))
+    return outcomes
+
+
+def file_digests(outcomes) -> dict[str, list[str]]:
+    return {o.manifest.stage: [f.sha256 for f in o.manifest.files + o.manifest.rejects] for o in outcomes}
+
+
+@pytest.fixture(scope="module")
+def clean_inputs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clean")
+    build_clean_inputs(root)
+    return root
+
+
+def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, clean_inputs, tmp_path):
+    outcomes = run_plain(spark, [str(clean_inputs)], tmp_path / "run")
+    for o in outcomes:
+        m = o.manifest
+        assert m.docs_in == m.docs_out + sum(m.dropped.values()) + sum(m.quarantined.values()), m.stage
+    dedup = outcomes[-1].manifest
+    assert dedup.stage == "exact_dedup" and dedup.dropped == {"exact_duplicate": 5}
+    rejects = pq.read_table(str(tmp_path / "run" / "02_exact_dedup" / "rejects")).to_pylist()
+    # The representative is the smallest id: "mirror-i" < "news-i", so the news copies go.
+    assert sorted(r["duplicate_of"] for r in rejects) == [f"mirror-{i}" for i in range(5)]
+    kept = {r["id"] for r in final_documents(spark, outcomes).collect()}
+    assert "chat-1" in kept and "mirror-own" in kept and not any(f"news-{i}" in kept for i in range(5))
+
+
+def test_rerun_is_byte_identical_and_partitions_do_not_change_the_kept_set(spark, clean_inputs, tmp_path):
+    first = run_plain(spark, [str(clean_inputs)], tmp_path / "a")
+    second = run_plain(spark, [str(clean_inputs)], tmp_path / "b")
+    assert file_digests(first) == file_digests(second)
+    for o1, o2 in zip(first, second):
+        for f1, f2 in zip(o1.manifest.files, o2.manifest.files):
+            assert (Path(o1.stage_dir) / f1.path).read_bytes() == (Path(o2.stage_dir) / f2.path).read_bytes()
+
+    kept = {r["id"] for r in final_documents(spark, first).collect()}
+    other = CurateConfig(spark=SparkConfig(partitions=3))
+    spark.conf.set("spark.sql.shuffle.partitions", "3")
+    try:
+        third = run_plain(spark, [str(clean_inputs)], tmp_path / "c", other)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", "4")
+    assert len(third[0].manifest.files) != len(first[0].manifest.files)
+    assert {r["id"] for r in final_documents(spark, third).collect()} == kept
+
+
+def test_resume_skips_every_stage_and_a_config_change_reruns(spark, clean_inputs, tmp_path):
+    out = tmp_path / "run"
+    first = run_plain(spark, [str(clean_inputs)], out)
+    again = run_plain(spark, [str(clean_inputs)], out)
+    assert all(o.manifest.skipped for o in again)
+    assert [o.manifest.model_dump(exclude={"skipped"}) for o in again] == [o.manifest.model_dump(exclude={"skipped"}) for o in first]
+    on_disk = json.loads((out / "01_heuristic_filter" / "_manifest.json").read_text())
+    assert on_disk["config_hash"] == first[1].manifest.config_hash and "skipped" not in on_disk
+
+    changed = CurateConfig(exact_dedup={"enabled": True}, heuristic_filter={"detect_code": False})
+    third = run_plain(spark, [str(clean_inputs)], out, changed)
+    # The filter re-runs; its output is unchanged on this data, so dedup, keyed on content, stays resumed.
+    assert [o.manifest.skipped for o in third] == [True, False, True]
+    assert third[1].manifest.config_hash != first[1].manifest.config_hash
+
+
+def test_curate_flow_runs_under_prefect(spark, prefect_harness, clean_inputs, tmp_path):
+    from trivium.flows.curate import curate_flow
+
+    outcomes = curate_flow(inputs=[str(clean_inputs)], output=str(tmp_path / "run"))
+    assert [o.manifest.stage for o in outcomes] == ["ingest", "heuristic_filter", "exact_dedup"]
+    assert all(o.manifest.conserved() for o in outcomes)
+
+
+def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path):
+    from trivium.flows.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [s["stage"] for s in report["stages"]] == ["ingest", "heuristic_filter", "exact_dedup"]
+    assert report["stages"][-1]["dropped"] == {"exact_duplicate": 5} and all(s["conserved"] for s in report["stages"])
+
+    table = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run")])
+    assert table.exit_code == 0 and "resumed" in table.stdout
+
+    missing = runner.invoke(app, ["curate", "-i", str(tmp_path / "nope"), "-o", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "input not found" in missing.output
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spark:\n  partitions: -1\n")
+    result = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "y"), "-c", str(bad)])
+    assert result.exit_code == 2 and "spark.partitions" in result.output
+
+    for command in [[], ["curate"], ["demo"], ["stages"]]:
+        assert runner.invoke(app, [*command, "--help"]).exit_code == 0
