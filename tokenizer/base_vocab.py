@@ -45,7 +45,7 @@ from functools import lru_cache
 
 import regex
 
-from .pretokenize import pretokenize_text, unicode_to_bytes
+from .pretokenize import regex_pieces, unicode_to_bytes
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,8 @@ def _text_pred(fn: Callable[[str], bool]) -> Predicate:
     return lambda t: t.text is not None and fn(t.text)
 
 
-@lru_cache(maxsize=4096)
 def _splits(text: str) -> bool:
-    return len(pretokenize_text(text)) != 1
+    return len(regex_pieces(text)) != 1
 
 
 def _term(term: str) -> Predicate:

@@ -153,3 +153,34 @@ def symbols_to_bytes(symbols: str) -> bytes:
 def bytes_to_text(symbols: str) -> str:
     """Byte-level symbols -> text (invalid UTF-8 replaced)."""
     return symbols_to_bytes(symbols).decode("utf-8", errors="replace")
+
+
+# --- a fast pure-regex twin, for bulk checks on short strings ----------------------------
+
+
+@lru_cache(maxsize=1)
+def _regex_twins():
+    import regex
+
+    return regex.compile(CJK_PATTERN), regex.compile(O200K_SINGLE_DIGIT_PATTERN)
+
+
+def regex_pieces(text: str) -> list[str]:
+    """The same pieces as ``pretokenize_text`` computed with the ``regex`` module.
+
+    Both stages apply to every piece (stage 2 also re-splits the CJK runs), as
+    ``tokenizers``' pre-tokenizer Sequence does. Used where millions of short strings are
+    checked (base-vocabulary reachability); the tests compare it with the real one.
+    """
+    cjk, o2 = _regex_twins()
+    out: list[str] = []
+    pos = 0
+    for m in cjk.finditer(text):
+        s, e = m.span()
+        if s > pos:
+            out.extend(o2.findall(text, pos, s))
+        out.extend(o2.findall(text, s, e))
+        pos = e
+    if pos < len(text):
+        out.extend(o2.findall(text, pos))
+    return out

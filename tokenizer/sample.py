@@ -6,8 +6,8 @@ JSONL (optionally ``.gz``/``.zst``) or Parquet with the Document schema (``id``,
 ``text`` and are rendered with the chat template).
 
 * source of a row: its ``source`` field, else the name of the directory holding the file;
-* bucket of a source: from a ``sources.json`` beside the files (in the file's directory or
-  any parent up to the input root: ``{source: {"bucket": ...}}``), else the row's
+* bucket of a source: from a ``sources.json`` beside the files (in the file's directory,
+  its parent, or any folder up to the input root: ``{source: {"bucket": ...}}``), else the row's
   ``bucket``/``domain`` field, else ``"default"``.
 
 Selection is a pure function of ``(seed, source, doc id)`` (a keyed hash), so the same
@@ -23,6 +23,7 @@ never enters training and is what ``tokenizer eval --split heldout`` reads.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import posixpath
@@ -74,11 +75,13 @@ class ReadStats:
     bad_lines: int = 0
     no_text: int = 0
     bytes: int = 0
+    file_errors: list[str] = field(default_factory=list)  # files that could not be read to the end
     by_source: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # docs, bytes
 
     def add(self, other: "ReadStats") -> None:
         for k in ("files", "rows", "docs", "bad_lines", "no_text", "bytes"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.file_errors.extend(other.file_errors)
         for s, (d, b) in other.by_source.items():
             self.by_source[s][0] += d
             self.by_source[s][1] += b
@@ -91,6 +94,7 @@ class ReadStats:
             "bad_lines": self.bad_lines,
             "no_text": self.no_text,
             "bytes": self.bytes,
+            "file_errors": list(self.file_errors),
             "by_source": {s: {"docs": d, "bytes": b} for s, (d, b) in sorted(self.by_source.items())},
         }
 
@@ -166,6 +170,9 @@ def discover_files(inputs: Iterable[str]) -> list[InputFile]:
                 if d == root_dir or len(d) <= len(root_dir) or d in ("", "/"):
                     break
                 d = posixpath.dirname(d)
+            parent = posixpath.dirname(directory)
+            if parent not in chain and parent not in ("", "/"):
+                chain.append(parent)  # <corpus>/sources.json when a <corpus>/<source> folder is the input
             for d in reversed(chain):  # nearer files override
                 buckets.update(_load_sources_json(fs, d, sj_cache))
             url = _unstrip(fs, p, str(original))
@@ -209,6 +216,14 @@ def _row_lang(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+try:
+    import zstandard as _zstd
+
+    _ZSTD_READERS: tuple = (_zstd.ZstdDecompressionReader,)
+except (ImportError, AttributeError):  # pragma: no cover
+    _ZSTD_READERS = ()
+
+
 def _iter_rows(f: InputFile, stats: ReadStats) -> Iterator[tuple[int, dict[str, Any]]]:
     import fsspec
 
@@ -226,6 +241,8 @@ def _iter_rows(f: InputFile, stats: ReadStats) -> Iterator[tuple[int, dict[str, 
                     i += 1
         return
     with fsspec.open(f.path, "rb", compression="infer") as fh:
+        if not hasattr(fh, "readline") or isinstance(fh, _ZSTD_READERS):
+            fh = io.BufferedReader(fh)  # zstandard's reader has no line iteration
         for i, line in enumerate(fh):
             if not line.strip():
                 continue
@@ -265,10 +282,8 @@ def iter_file_documents(f: InputFile, stats: ReadStats | None = None) -> Iterato
             stats.by_source[source][0] += 1
             stats.by_source[source][1] += n
             yield doc
-    except (OSError, EOFError, ValueError) as exc:  # truncated archive, unreadable file
-        stats.bad_lines += 1
-        stats.by_source.setdefault(f"!error:{f.path}", [0, 0])
-        _ = exc
+    except (OSError, EOFError, ValueError, io.UnsupportedOperation) as exc:  # truncated archive, unreadable file
+        stats.file_errors.append(f"{f.path}: {type(exc).__name__}: {exc}")
 
 
 def iter_documents(inputs: Iterable[str] | list[InputFile], stats: ReadStats | None = None) -> Iterator[Document]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-from functools import lru_cache
 
 from tokenizers import Tokenizer, decoders, models
 
@@ -87,14 +86,51 @@ def recover_merges(ranks: dict[bytes, int]) -> dict[bytes, tuple[bytes, bytes]]:
     return out
 
 
-@lru_cache(maxsize=8)
+def _cache_dir() -> str:
+    base = os.environ.get("TRIVIUM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "trivium")
+    return base
+
+
 def load_tiktoken_bpe(path: str) -> tuple[tuple[bytes, ...], tuple[tuple[int, int] | None, ...]]:
-    """Tokens in rank order and, per token, the indices of its two parts (or None)."""
+    """Tokens in rank order and, per token, the indices of its two parts (or None).
+
+    Recovering ~200K merges takes seconds, so the result is cached on disk (keyed by the
+    file's SHA-256, under ``$TRIVIUM_CACHE`` or ``~/.cache/trivium``); a cache that cannot be
+    written is simply skipped.
+    """
+    import hashlib
+
+    import fsspec
+    import numpy as np
+
+    with fsspec.open(path, "rb") as fh:
+        raw = fh.read()
+    digest = hashlib.sha256(raw).hexdigest()[:32]
     ranks = load_tiktoken_ranks(path)
     tokens = sorted(ranks, key=ranks.__getitem__)
-    index = {t: i for i, t in enumerate(tokens)}
-    merges = recover_merges(ranks)
-    parts = tuple((index[merges[t][0]], index[merges[t][1]]) if t in merges else None for t in tokens)
+    cache = os.path.join(_cache_dir(), f"tiktoken-merges-{digest}.npy")
+    table = None
+    try:
+        table = np.load(cache)
+        if table.shape != (len(tokens), 2):
+            table = None
+    except (OSError, ValueError):
+        table = None
+    if table is None:
+        index = {t: i for i, t in enumerate(tokens)}
+        merges = recover_merges(ranks)
+        table = np.full((len(tokens), 2), -1, dtype=np.int32)
+        for t, (a, b) in merges.items():
+            table[index[t]] = (index[a], index[b])
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            tmp = f"{cache}.{os.getpid()}.tmp.npy"
+            np.save(tmp, table)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    parts = tuple(None if a < 0 else (int(a), int(b)) for a, b in table.tolist())
     return tuple(tokens), parts
 
 

@@ -270,7 +270,7 @@ def _segment_bytes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return offs, syms.astype(np.int32)
 
 
-def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]], chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]], chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
     """Segment words with the base merges (rank-priority BPE, as encoding will)."""
     model = models.BPE(vocab={s: i for i, s in enumerate(vocab)}, merges=merges)
     tok = Tokenizer(model)  # no normalizer, no pre-tokenizer: each word is one piece
@@ -310,12 +310,12 @@ def train_from_counts(
     n_base = len(vocab) - 256
     words = [w for w, c in counts.items() if c > 0]
     word_counts = np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words))
-    progress.start("segment", None, "")
     if n_base:
+        progress.start("segment", None, "")
         offs, syms = _segment_with_base(words, vocab, merges)
+        progress.finish("segment")
     else:
         offs, syms = _segment_bytes(words)
-    progress.finish("segment")
     t_seg = time.perf_counter() - t0
     del words
     token_bytes = [symbols_to_bytes(s) for s in vocab]
@@ -475,13 +475,15 @@ def train_tokenizer(
         report["read"] = stats.as_dict()
         report["rates"] = dict(sorted(rates.items()))
     elif config.engine == "trivium":
-        base = prepare_base(config)
-        if base is not None:
-            report["base"] = base.stats
         if counts is None:
             counts, info = count_inputs(inputs, spec, workers=config.workers, progress=progress)
             report.update(info)
         report["count_s"] = round(time.perf_counter() - t0, 3)
+        t1 = time.perf_counter()
+        base = prepare_base(config)  # after counting: forked counting workers stay small
+        if base is not None:
+            report["base"] = base.stats
+            report["base_s"] = round(time.perf_counter() - t1, 3)
         trained = train_from_counts(counts, config, base=base, progress=progress)
         report.update(trained.stats)
     else:
