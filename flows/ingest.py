@@ -64,6 +64,31 @@ class Emit:
         ):
             self.cols[k].append(v)
 
+    def quarantine(
+        self,
+        url: str,
+        line: int,
+        reason: str,
+        error: str,
+        *,
+        source: str,
+        record: bool = True,
+        text: str | None = None,
+        **meta,
+    ) -> None:
+        """A bad record (`record`: id from file and line) or a bad file (id from file and reason)."""
+        name = posixpath.basename(url)
+        doc_id = f"{source}/{name}:{line}" if record else f"{source}/{name}#{reason}"
+        self.add(
+            id=doc_id,
+            text=text,
+            source=source,
+            file=url,
+            line=line,
+            reason=reason,
+            meta=canonical_json({"error": error, **meta}),
+        )
+
     def batch(self) -> pa.RecordBatch:
         b = pa.RecordBatch.from_pydict(self.cols, schema=INGEST_ARROW_SCHEMA)
         self.cols = {f.name: [] for f in INGEST_ARROW_SCHEMA}
@@ -259,18 +284,12 @@ def read_jsonl(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> It
     except (EOFError, zlib.error, OSError, ValueError) as err:
         # Something decoded before the error: the archive was cut short. Nothing: it is not an archive.
         kind = "truncated_archive" if n_lines or isinstance(err, EOFError) else "unreadable_archive"
-        out.add(id=f"{source}/{posixpath.basename(url)}#{kind}", source=source, file=url, line=n_lines + 1,
-                reason=kind, meta=canonical_json({"error": f"{type(err).__name__}: {err}", "lines_read": n_lines}))
+        out.quarantine(
+            url, n_lines + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, lines_read=n_lines
+        )
     else:
         if n_lines == 0:
-            out.add(
-                id=f"{source}/{posixpath.basename(url)}#empty",
-                source=source,
-                file=url,
-                line=0,
-                reason="empty_file",
-                meta=canonical_json({"error": "file holds no records"}),
-            )
+            out.quarantine(url, 0, "empty_file", "file holds no records", source=source, record=False)
 
 
 def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordParser, out: Emit) -> None:
@@ -280,28 +299,12 @@ def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordP
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as err:
-        out.add(
-            id=f"{source}/{posixpath.basename(url)}:{lineno}",
-            text=_preview(line, preview),
-            source=source,
-            file=url,
-            line=lineno,
-            reason="invalid_utf8",
-            meta=canonical_json({"error": str(err)}),
-        )
+        out.quarantine(url, lineno, "invalid_utf8", str(err), source=source, text=_preview(line, preview))
         return
     try:
         obj = json.loads(decoded)
     except json.JSONDecodeError as err:
-        out.add(
-            id=f"{source}/{posixpath.basename(url)}:{lineno}",
-            text=_preview(decoded, preview),
-            source=source,
-            file=url,
-            line=lineno,
-            reason="malformed_json",
-            meta=canonical_json({"error": str(err)}),
-        )
+        out.quarantine(url, lineno, "malformed_json", str(err), source=source, text=_preview(decoded, preview))
         return
     parser.parse(obj, file=url, line=lineno, default_source=source, out=out)
 
@@ -321,24 +324,10 @@ def read_parquet(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> 
                     yield out.batch()
     except (pa.ArrowException, OSError, ValueError) as err:
         kind = "truncated_archive" if row else "unreadable_archive"
-        out.add(
-            id=f"{source}/{posixpath.basename(url)}#{kind}",
-            source=source,
-            file=url,
-            line=row + 1,
-            reason=kind,
-            meta=canonical_json({"error": f"{type(err).__name__}: {err}", "rows_read": row}),
-        )
+        out.quarantine(url, row + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, rows_read=row)
     else:
         if row == 0:
-            out.add(
-                id=f"{source}/{posixpath.basename(url)}#empty",
-                source=source,
-                file=url,
-                line=0,
-                reason="empty_file",
-                meta=canonical_json({"error": "file holds no rows"}),
-            )
+            out.quarantine(url, 0, "empty_file", "file holds no rows", source=source, record=False)
 
 
 class FileReader:
@@ -365,13 +354,13 @@ class FileReader:
             yield from read_parquet(url, parser, out, self.batch_rows)
         else:
             source = source_of_file(url)
-            out.add(
-                id=f"{source}/{posixpath.basename(url)}#unsupported",
+            out.quarantine(
+                url,
+                0,
+                "unsupported_format",
+                "not JSONL(.gz|.zst) or Parquet; web formats come with web ingest",
                 source=source,
-                file=url,
-                line=0,
-                reason="unsupported_format",
-                meta=canonical_json({"error": "not JSONL(.gz|.zst) or Parquet; web formats come with web ingest"}),
+                record=False,
             )
 
 
