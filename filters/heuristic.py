@@ -141,12 +141,13 @@ class HeuristicFilters:
             return "math"
         return lang if lang in self.config.profiles else "default"
 
-    def judge_one(self, text: str | None) -> tuple[str, str, str | None]:
+    def judge_one(self, text: str | None, lang: str | None = None) -> tuple[str, str, str | None]:
+        """`lang`: the document's language from fastText language ID when it ran; else the script guess."""
         from datatrove.data import Document
 
         if text is None:  # a conversation: agentic rules come later
             return "und", "conversation", None
-        lang = guess_language(text, self.config.latin_language)
+        lang = lang if lang and lang != "und" else guess_language(text, self.config.latin_language)
         profile = self.profile_of(text, lang)
         if not text.strip():
             return lang, profile, "empty_text"
@@ -158,5 +159,5 @@ class HeuristicFilters:
                 return lang, profile, f"{name}:{why or 'failed'}"
         return lang, profile, None
 
-    def judge(self, texts: list[str | None]) -> list[tuple[str, str, str | None]]:
-        return [self.judge_one(t) for t in texts]
+    def judge(self, texts: list[str | None], langs: list[str | None] | None = None) -> list[tuple[str, str, str | None]]:
+        return [self.judge_one(t, lang) for t, lang in zip(texts, langs or [None] * len(texts))]

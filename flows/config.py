@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from trivium.flows.ingest import IngestConfig
 from trivium.flows.spark import SparkConfig
+from trivium.flows.stages.decontam import DecontamStageConfig
+from trivium.flows.stages.domain import DomainStageConfig
 from trivium.flows.stages.exact_dedup import ExactDedupConfig
 from trivium.flows.stages.heuristic import HeuristicStageConfig
+from trivium.flows.stages.langid import LangIdStageConfig
+from trivium.flows.stages.pii import PIIStageConfig
+from trivium.flows.stages.quality import QualityStageConfig
 
 
 class CurateConfig(BaseModel):
@@ -17,8 +22,20 @@ class CurateConfig(BaseModel):
 
     spark: SparkConfig = Field(default_factory=SparkConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    langid: LangIdStageConfig = Field(default_factory=LangIdStageConfig)
     heuristic_filter: HeuristicStageConfig = Field(default_factory=HeuristicStageConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    quality: QualityStageConfig = Field(default_factory=QualityStageConfig)
+    decontam: DecontamStageConfig = Field(default_factory=DecontamStageConfig)
+    pii: PIIStageConfig = Field(default_factory=PIIStageConfig)
+    domain: DomainStageConfig = Field(default_factory=DomainStageConfig)
+
+    @model_validator(mode="after")
+    def _quality_uses_domain_model(self):
+        """The quality stage picks its per-bucket threshold with the domain model unless told otherwise."""
+        if self.quality.domain_model is None and self.domain.model:
+            self.quality.domain_model = self.domain.model
+        return self
 
 
 class ConfigError(ValueError):

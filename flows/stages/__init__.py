@@ -8,10 +8,15 @@ and its config section to `trivium.flows.config.CurateConfig`.
 from __future__ import annotations
 
 from trivium.flows.stage import StageDef
+from trivium.flows.stages.decontam import DECONTAM
+from trivium.flows.stages.domain import DOMAIN
 from trivium.flows.stages.exact_dedup import EXACT_DEDUP
 from trivium.flows.stages.heuristic import HEURISTIC
+from trivium.flows.stages.langid import LANGID
+from trivium.flows.stages.pii import PII
+from trivium.flows.stages.quality import QUALITY
 
-STAGES: list[StageDef] = [HEURISTIC, EXACT_DEDUP]
+STAGES: list[StageDef] = [LANGID, HEURISTIC, EXACT_DEDUP, QUALITY, DECONTAM, PII, DOMAIN]
 
 
 def stage_names() -> list[str]:

@@ -22,8 +22,9 @@ class HeuristicBatches:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             texts = batch.column("text").to_pylist()
-            verdicts = self.filters.judge(texts)
             old_lang = batch.column("lang").to_pylist()
+            # `lang_score` present = language ID ran upstream: its language picks the rule set.
+            verdicts = self.filters.judge(texts, old_lang if "lang_score" in batch.schema.names else None)
             langs = [v[0] if t is not None else (old or "und") for v, t, old in zip(verdicts, texts, old_lang)]
             batch = set_column(batch, "lang", pa.array(langs, pa.string()))
             yield outcome_columns(batch, [v[2] for v in verdicts])

@@ -1,0 +1,90 @@
+"""Domain stage: `domain` (commonsense / stem / code / agentic), `domain_scores` {bucket: score} and
+`subdomain` from a fastText model plus structural evidence for agent data.
+
+With no model configured (`domain.model`), documents pass with null domain columns and the
+manifest's `extra` counts them as `domain_unclassified_no_model`; train a model with
+`trivium classifier train --seed-sources ...`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+from pydantic import BaseModel, Field, computed_field
+from trivium.flows.stage import COUNTERS, DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stages._models import file_fingerprint
+
+SCORES_TYPE = pa.map_(pa.string(), pa.float64())
+
+
+class DomainStageConfig(BaseModel):
+    enabled: bool = True
+    model: str | None = Field(None, description="fastText domain model (`trivium classifier train`); unset = unlabelled")
+    structure_weight: float = Field(
+        0.5, ge=0, le=1, description="weight of structural agent evidence mixed into the scores (0 = model only)"
+    )
+    drop_buckets: list[str] = Field(default_factory=list, description="buckets to drop (reason domain_dropped:<b>)")
+
+    @computed_field
+    @property
+    def model_sha256(self) -> str | None:
+        return file_fingerprint(self.model)
+
+
+def _column(batch: pa.RecordBatch, name: str) -> list:
+    return batch.column(name).to_pylist() if name in batch.schema.names else [None] * batch.num_rows
+
+
+class DomainBatches:
+    def __init__(self, config: DomainStageConfig):
+        from trivium.mixtures.domain import DomainModel
+
+        self.config = config
+        self.model = DomainModel(config.model, config.structure_weight)
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        drop = set(self.config.drop_buckets)
+        for batch in batches:
+            preds = self.model.predict(_column(batch, "text"), _column(batch, "messages"), _column(batch, "tools"))
+            batch = set_column(batch, "domain", pa.array([p[0] for p in preds], pa.string()))
+            scores = [sorted(p[1].items()) for p in preds]
+            batch = set_column(batch, "domain_scores", pa.array(scores, SCORES_TYPE))
+            batch = set_column(batch, "subdomain", pa.array([p[2] for p in preds], pa.string()))
+            counters = [f'{{"domain_{p[0]}": 1}}' for p in preds]
+            batch = set_column(batch, COUNTERS, pa.array(counters, pa.string()))
+            yield outcome_columns(batch, [f"domain_dropped:{p[0]}" if p[0] in drop else None for p in preds])
+
+
+def build_domain(spark, df, config: DomainStageConfig):
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+    from trivium.flows.stage import with_outcome
+
+    scores_type = T.MapType(T.StringType(), T.DoubleType())
+    if not config.model:
+        print("domain: no model configured (domain.model): documents pass unlabelled")
+        out = (
+            df.withColumn("domain", F.lit(None).cast("string"))
+            .withColumn("domain_scores", F.lit(None).cast(scores_type))
+            .withColumn("subdomain", F.lit(None).cast("string"))
+        )
+        return with_outcome(out).withColumn(COUNTERS, F.lit('{"domain_unclassified_no_model": 1}'))
+    if not os.path.exists(config.model):
+        raise FileNotFoundError(f"domain.model: {config.model!r} does not exist")
+    schema = schema_plus(
+        df.schema,
+        ("domain", "string"),
+        ("domain_scores", scores_type),
+        ("subdomain", "string"),
+        (COUNTERS, "string"),
+        (REASON, "string"),
+        (DISPOSITION, "string"),
+    )
+    return df.mapInArrow(DomainBatches(config), schema)
+
+
+DOMAIN = StageDef(
+    "domain", "domain", build_domain, "commonsense / stem / code / agentic + sub-domain (needs domain.model)"
+)
