@@ -113,6 +113,10 @@ from trivium.flows.cli_tokenizer import tokenizer_app  # noqa: E402
 
 app.add_typer(tokenizer_app, name="tokenizer")
 
+from trivium.flows.cli_classifier import classifier_app  # noqa: E402
+
+app.add_typer(classifier_app, name="classifier")
+
 
 def main() -> None:
     app()

@@ -1,0 +1,196 @@
+"""`trivium classifier train / eval`: the fastText domain and quality models, as files people can inspect.
+
+    trivium classifier train --seed-sources ../shared/corpus/sources.json --output domain.bin \\
+        --holdout nltk_news,math_eval_en,mbpp,react --holdout-output heldout.jsonl.gz
+    trivium classifier eval --model domain.bin --input heldout.jsonl.gz --json
+    trivium classifier train --task quality --seed-sources ../shared/corpus/sources.json --output quality.bin
+
+The model's card (task, labels, sources, parameters, held-out scores, sha256) is written beside it
+as MODEL.json. Point `domain.model` / `quality.model` of a curate config at the files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+classifier_app = typer.Typer(
+    name="classifier",
+    help="Train and evaluate the fastText domain (commonsense/stem/code/agentic) and quality classifiers.",
+    no_args_is_help=True,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    _err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _confusion_table(report: dict, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("gold \\ pred")
+    for lab in report["labels"]:
+        table.add_column(lab, justify="right")
+    table.add_column("recall", justify="right")
+    for lab, row in zip(report["labels"], report["confusion"]):
+        table.add_row(lab, *[f"{v:,}" for v in row], f"{report['per_label'][lab]['recall']:.3f}")
+    return table
+
+
+def _evaluate(task: str, model: str, examples) -> dict:
+    if task == "quality":
+        from trivium.filters.quality_model import evaluate_quality
+
+        return evaluate_quality(model, examples)
+    from trivium.mixtures.domain import evaluate_domain
+
+    return evaluate_domain(model, examples)
+
+
+def _print_report(report: dict) -> None:
+    _out.print(f"[bold]{report['task']}[/] model {report['model']}: {report['n']:,} documents, "
+               f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}"
+               + (f", AUC {report['auc']:.4f}" if "auc" in report else ""))
+    _out.print(_confusion_table(report, "confusion matrix (rows: gold)"))
+    if "per_source" in report:
+        t = Table(title="per source")
+        for col in ("source", "documents", "accuracy"):
+            t.add_column(col, justify="left" if col == "source" else "right")
+        for src, s in report["per_source"].items():
+            t.add_row(src, f"{s['n']:,}", f"{s['accuracy']:.4f}")
+        _out.print(t)
+    if "per_source_mean" in report:
+        _out.print("mean quality_score per source: " + ", ".join(f"{k} {v:.3f}" for k, v in report["per_source_mean"].items()))
+
+
+@classifier_app.command()
+def train(
+    output: Path = typer.Option(..., "--output", "-o", help="model file to write (its card goes to OUTPUT.json)"),  # noqa: B008
+    task: str = typer.Option("domain", "--task", help="domain (buckets + sub-domains) or quality (hq vs lq)"),
+    labels: list[Path] = typer.Option(None, "--labels", help="labelled JSONL(.gz)/Parquet: `label` + text or messages"),  # noqa: B008
+    seed_sources: Path | None = typer.Option(None, "--seed-sources", help="sources.json: label documents by source bucket"),  # noqa: B008
+    holdout: str | None = typer.Option(None, "--holdout", help="comma-separated sources kept out of training, evaluated"),
+    holdout_output: Path | None = typer.Option(None, "--holdout-output", help="write the held-out rows (labelled JSONL)"),  # noqa: B008
+    max_per_source: int = typer.Option(3000, "--max-per-source", min=1, help="documents sampled per seed source"),
+    min_chars: int = typer.Option(200, "--min-chars", min=0, help="seed texts shorter than this are skipped"),
+    subdomains: bool = typer.Option(True, "--subdomains/--no-subdomains", help="domain: train bucket/subdomain labels"),
+    positive_buckets: str = typer.Option("commonsense,stem,code", "--positive-buckets",
+                                         help="quality: buckets whose sources are positives (noise = negatives)"),
+    epoch: int = typer.Option(5, "--epoch", min=1),
+    lr: float = typer.Option(0.2, "--lr"),
+    dim: int = typer.Option(16, "--dim", min=2),
+    word_ngrams: int = typer.Option(2, "--word-ngrams", min=1),
+    bucket: int = typer.Option(50_000, "--bucket", min=1000, help="hash buckets of word n-grams (model size)"),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=16, help="tokens of each document the model reads"),
+    threads: int = typer.Option(1, "--threads", min=1, help="fastText threads; only 1 gives a reproducible model"),
+    seed: int = typer.Option(0, "--seed"),
+    quantize: bool = typer.Option(False, "--quantize", help="product-quantise the model (smaller .ftz-style file)"),
+    as_json: bool = typer.Option(False, "--json", help="print the model card as JSON"),
+) -> None:
+    """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from trivium.filters.fasttext_text import TrainParams, read_card
+    from trivium.mixtures.seed import labelled_examples, seed_examples, write_labelled
+
+    if task not in ("domain", "quality"):
+        _fail(f"--task must be domain or quality, not {task!r}")
+    if not labels and seed_sources is None:
+        _fail("give --labels FILE (labelled rows) or --seed-sources sources.json")
+    if threads > 1 and not as_json:
+        _err.print("[yellow]note:[/] fastText with more than one thread does not give the same model twice")
+    params = TrainParams(epoch=epoch, lr=lr, dim=dim, word_ngrams=word_ngrams, bucket=bucket, threads=threads,
+                         seed=seed, max_tokens=max_tokens, quantize=quantize)
+    held = set(_csv(holdout))
+    train_ex, held_ex, report = [], [], {}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,
+                  disable=as_json, transient=True) as progress:
+        step = progress.add_task("reading", total=None)
+        if seed_sources is not None:
+            if not seed_sources.exists():
+                _fail(f"--seed-sources {seed_sources}: no such file")
+            try:
+                seeded = seed_examples(str(seed_sources), task, max_per_source=max_per_source, seed=params.seed,
+                                     holdout=held, subdomains=subdomains, positive_buckets=set(_csv(positive_buckets)),
+                                     min_chars=min_chars,
+                                     progress=lambda name: progress.update(step, description=f"reading {name}"))
+            except ValueError as e:
+                _fail(str(e))
+            train_ex, held_ex, report = seeded.train, seeded.heldout, seeded.report
+        for path in labels or []:
+            if not path.exists():
+                _fail(f"--labels {path}: no such file")
+            progress.update(step, description=f"reading {path}")
+            rows = labelled_examples([str(path)])
+            train_ex += [e for e in rows if e.source not in held]
+            held_ex += [e for e in rows if e.source in held]
+        if not train_ex:
+            _fail("no training examples")
+        progress.update(step, description=f"training fastText on {len(train_ex):,} documents")
+        card = {"holdout": sorted(held), "seed_report": report}
+        if task == "quality":
+            from trivium.filters.quality_model import train_quality
+
+            train_quality(train_ex, str(output), params, card=card)
+        else:
+            from trivium.mixtures.domain import train_domain
+
+            train_domain(train_ex, str(output), params, card=card)
+        evaluation = None
+        if held_ex:
+            progress.update(step, description=f"evaluating on {len(held_ex):,} held-out documents")
+            evaluation = _evaluate(task, str(output), held_ex)
+            if holdout_output:
+                write_labelled(held_ex, str(holdout_output))
+    if evaluation is not None:  # the held-out scores join the card
+        from trivium.filters.fasttext_text import card_path
+
+        info = read_card(str(output))
+        info["heldout_eval"] = {k: evaluation[k] for k in ("n", "accuracy", "macro_f1", "labels", "confusion")}
+        Path(card_path(str(output))).write_text(json.dumps(info, indent=1, sort_keys=True, ensure_ascii=False))
+    info = read_card(str(output))
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    _out.print(f"wrote {output} ({info['model_bytes']:,} bytes, sha256 {info['model_sha256'][:12]}) "
+               f"and its card {output}.json")
+    _out.print("training labels: " + ", ".join(f"{k} {v:,}" for k, v in info["labels"].items()))
+    if evaluation is not None:
+        _print_report(evaluation)
+
+
+@classifier_app.command("eval")
+def evaluate(
+    model: Path = typer.Option(..., "--model", "-m", help="model file written by `trivium classifier train`"),  # noqa: B008
+    inputs: list[Path] = typer.Option(..., "--input", "-i", help="labelled JSONL(.gz)/Parquet: label + text|messages"),  # noqa: B008
+    task: str | None = typer.Option(None, "--task", help="domain or quality (default: from the model's card)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report (accuracy, macro-F1, confusion) as JSON"),
+) -> None:
+    """Accuracy, macro-F1 and the confusion matrix of a model on labelled documents."""
+    from trivium.filters.fasttext_text import read_card
+    from trivium.mixtures.seed import labelled_examples
+
+    if not model.exists():
+        _fail(f"--model {model}: no such file")
+    for p in inputs:
+        if not p.exists():
+            _fail(f"--input {p}: no such file")
+    task = task or read_card(str(model)).get("task") or "domain"
+    examples = labelled_examples([str(p) for p in inputs])
+    if not examples:
+        _fail("no labelled rows (need a `label` column and `text` or `messages`)")
+    report = _evaluate(task, str(model), examples)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    else:
+        _print_report(report)
