@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +22,10 @@ class CurateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    storage: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='fsspec options per protocol, e.g. {"s3": {"endpoint_url": "http://minio:9000", "key": "..."}}',
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     langid: LangIdStageConfig = Field(default_factory=LangIdStageConfig)
     heuristic_filter: HeuristicStageConfig = Field(default_factory=HeuristicStageConfig)

@@ -336,8 +336,10 @@ class FileReader:
     def __init__(self, config: IngestConfig, batch_rows: int = 2000):
         self.config = config
         self.batch_rows = batch_rows
+        self.storage = io.current_options()
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        io.configure(self.storage)
         parser = RecordParser(self.config)
         out = Emit()
         for batch in batches:

@@ -10,6 +10,17 @@ import fsspec
 from fsspec.core import url_to_fs
 
 
+def configure(options: dict[str, dict] | None) -> None:
+    """Default keyword arguments per protocol (e.g. {"s3": {"endpoint_url": ..., "key": ...}}) for every
+    filesystem opened from now on in this process; Spark tasks re-apply the driver's at their start."""
+    for protocol, kwargs in (options or {}).items():
+        fsspec.config.conf.setdefault(protocol, {}).update(kwargs)
+
+
+def current_options() -> dict[str, dict]:
+    return {p: dict(kw) for p, kw in fsspec.config.conf.items()}
+
+
 def fs_and_path(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return url_to_fs(url)
 

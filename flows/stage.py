@@ -58,10 +58,12 @@ class PartitionWriter:
         self.stage_dir = stage_dir
         self.token = token
         self.compression = compression
+        self.storage = io.current_options()
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
+        io.configure(self.storage)
         pid = TaskContext.get().partitionId()
         name = f"part-{pid:05d}-{self.token}.parquet"
         kept_w = _LazyParquet(io.join(self.stage_dir, name), self.compression)
@@ -251,8 +253,10 @@ class ParquetPartReader:
     def __init__(self, arrow_schema: pa.Schema, batch_rows: int = 2000):
         self.arrow_schema = arrow_schema
         self.batch_rows = batch_rows
+        self.storage = io.current_options()
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        io.configure(self.storage)
         for batch in batches:
             for url in batch.column(0).to_pylist():
                 fs, path = io.fs_and_path(url)

@@ -13,7 +13,7 @@ import pytest
 from trivium.filters.heuristic import HeuristicFilterConfig, HeuristicFilters
 from trivium.flows.curate import final_documents
 
-from test_curate import run_plain
+from test_curate import by_stage, run_plain
 
 PER_SOURCE = 400
 
@@ -54,7 +54,7 @@ def test_conservation_on_real_data(corpus_run):
 
 def test_chinese_wikipedia_is_not_removed_by_english_stop_word_rules(corpus_run):
     root, outcomes, _ = corpus_run
-    rejects = pq.read_table(str(root / "out" / "01_heuristic_filter" / "rejects")).to_pylist()
+    rejects = pq.read_table(by_stage(outcomes)["heuristic_filter"].stage_dir + "/rejects").to_pylist()
     zh_rejects = [r for r in rejects if r["source"] == "zhwiki"]
     by_rule = collections.Counter(r["reason"].split(":")[0] for r in zh_rejects)
     print("zhwiki drops by rule:", dict(by_rule))
@@ -65,8 +65,7 @@ def test_chinese_wikipedia_is_not_removed_by_english_stop_word_rules(corpus_run)
 
 def test_planted_duplicates_are_removed_once(spark, corpus_run):
     _, outcomes, planted = corpus_run
-    dedup = outcomes[-1].manifest
-    assert dedup.stage == "exact_dedup"
+    dedup = by_stage(outcomes)["exact_dedup"].manifest
     kept = {r["id"]: r for r in final_documents(spark, outcomes).collect()}
     for i, original in enumerate(planted):
         survivors = [x for x in (original["id"], f"zz-mirror-{i}") if x in kept]

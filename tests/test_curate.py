@@ -16,7 +16,7 @@ from trivium.flows.spark import SparkConfig
 from trivium.flows.stages import STAGES
 
 
-def run_plain(spark, inputs: list[str], output: Path, config: CurateConfig | None = None):
+def run_plain(spark, inputs: list[str], output: Path | str, config: CurateConfig | None = None):
     """The flow's stage loop without Prefect, for tests that look at stage internals."""
     config = config or CurateConfig()
     outcomes = [run_ingest(spark, inputs, str(output), config)]
@@ -24,6 +24,15 @@ def run_plain(spark, inputs: list[str], output: Path, config: CurateConfig | Non
         if sdef.enabled(getattr(config, sdef.config_field)):
             outcomes.append(run_after(spark, sdef, i, outcomes[-1], str(output), config))
     return outcomes
+
+
+def by_stage(outcomes):
+    return {o.manifest.stage: o for o in outcomes}
+
+
+def enabled_stages(config: CurateConfig | None = None) -> list[str]:
+    config = config or CurateConfig()
+    return ["ingest"] + [s.name for s in STAGES if s.enabled(getattr(config, s.config_field))]
 
 
 def file_digests(outcomes) -> dict[str, list[str]]:
@@ -42,9 +51,9 @@ def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, clean_in
     for o in outcomes:
         m = o.manifest
         assert m.docs_in == m.docs_out + sum(m.dropped.values()) + sum(m.quarantined.values()), m.stage
-    dedup = outcomes[-1].manifest
-    assert dedup.stage == "exact_dedup" and dedup.dropped == {"exact_duplicate": 5}
-    rejects = pq.read_table(str(tmp_path / "run" / "02_exact_dedup" / "rejects")).to_pylist()
+    dedup = by_stage(outcomes)["exact_dedup"]
+    assert dedup.manifest.dropped == {"exact_duplicate": 5}
+    rejects = pq.read_table(str(Path(dedup.stage_dir) / "rejects")).to_pylist()
     # The representative is the smallest id: "mirror-i" < "news-i", so the news copies go.
     assert sorted(r["duplicate_of"] for r in rejects) == [f"mirror-{i}" for i in range(5)]
     kept = {r["id"] for r in final_documents(spark, outcomes).collect()}
@@ -76,21 +85,24 @@ def test_resume_skips_every_stage_and_a_config_change_reruns(spark, clean_inputs
     again = run_plain(spark, [str(clean_inputs)], out)
     assert all(o.manifest.skipped for o in again)
     assert [o.manifest.model_dump(exclude={"skipped"}) for o in again] == [o.manifest.model_dump(exclude={"skipped"}) for o in first]
-    on_disk = json.loads((out / "01_heuristic_filter" / "_manifest.json").read_text())
-    assert on_disk["config_hash"] == first[1].manifest.config_hash and "skipped" not in on_disk
+    heuristic = by_stage(first)["heuristic_filter"]
+    on_disk = json.loads((Path(heuristic.stage_dir) / "_manifest.json").read_text())
+    assert on_disk["config_hash"] == heuristic.manifest.config_hash and "skipped" not in on_disk
 
     changed = CurateConfig(exact_dedup={"enabled": True}, heuristic_filter={"detect_code": False})
     third = run_plain(spark, [str(clean_inputs)], out, changed)
-    # The filter re-runs; its output is unchanged on this data, so dedup, keyed on content, stays resumed.
-    assert [o.manifest.skipped for o in third] == [True, False, True]
-    assert third[1].manifest.config_hash != first[1].manifest.config_hash
+    # The filter re-runs; its output is unchanged on this data, so every later stage, keyed on
+    # its input's content, stays resumed.
+    skipped = {o.manifest.stage: o.manifest.skipped for o in third}
+    assert skipped.pop("heuristic_filter") is False and all(skipped.values())
+    assert by_stage(third)["heuristic_filter"].manifest.config_hash != heuristic.manifest.config_hash
 
 
 def test_curate_flow_runs_under_prefect(spark, prefect_harness, clean_inputs, tmp_path):
     from trivium.flows.curate import curate_flow
 
     outcomes = curate_flow(inputs=[str(clean_inputs)], output=str(tmp_path / "run"))
-    assert [o.manifest.stage for o in outcomes] == ["ingest", "heuristic_filter", "exact_dedup"]
+    assert [o.manifest.stage for o in outcomes] == enabled_stages()
     assert all(o.manifest.conserved() for o in outcomes)
 
 
@@ -101,8 +113,9 @@ def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path
     result = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [s["stage"] for s in report["stages"]] == ["ingest", "heuristic_filter", "exact_dedup"]
-    assert report["stages"][-1]["dropped"] == {"exact_duplicate": 5} and all(s["conserved"] for s in report["stages"])
+    assert [s["stage"] for s in report["stages"]] == enabled_stages()
+    dedup = next(s for s in report["stages"] if s["stage"] == "exact_dedup")
+    assert dedup["dropped"] == {"exact_duplicate": 5} and all(s["conserved"] for s in report["stages"])
 
     table = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run")])
     assert table.exit_code == 0 and "resumed" in table.stdout
