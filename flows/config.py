@@ -14,6 +14,7 @@ from trivium.flows.stages.domain import DomainStageConfig
 from trivium.flows.stages.exact_dedup import ExactDedupConfig
 from trivium.flows.stages.heuristic import HeuristicStageConfig
 from trivium.flows.stages.langid import LangIdStageConfig
+from trivium.flows.stages.near_dedup import NearDedupConfig
 from trivium.flows.stages.pii import PIIStageConfig
 from trivium.flows.stages.quality import QualityStageConfig
 
@@ -30,6 +31,7 @@ class CurateConfig(BaseModel):
     langid: LangIdStageConfig = Field(default_factory=LangIdStageConfig)
     heuristic_filter: HeuristicStageConfig = Field(default_factory=HeuristicStageConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
     quality: QualityStageConfig = Field(default_factory=QualityStageConfig)
     decontam: DecontamStageConfig = Field(default_factory=DecontamStageConfig)
     pii: PIIStageConfig = Field(default_factory=PIIStageConfig)

@@ -275,7 +275,9 @@ def reference_signatures(
         def hashfunc(b: bytes) -> int:
             return shingle_hash(b, params.hash_seed) & mask
 
-    rows = [reference_signature([hashfunc(s) for s in shingles(t, params.ngram, params.tokenizer)], params) for t in texts]
+    rows = [
+        reference_signature([hashfunc(s) for s in shingles(t, params.ngram, params.tokenizer)], params) for t in texts
+    ]
     return np.array(rows, dtype=params.dtype).reshape(-1, params.num_perm)
 
 
@@ -654,7 +656,9 @@ def reference_band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     out = np.empty((sig.shape[0], bands), dtype=np.uint64)
     for d in range(sig.shape[0]):
         for j in range(bands):
-            out[d, j] = xxhash.xxh64_intdigest(sig[d, j * rows : (j + 1) * rows].astype(sig.dtype.newbyteorder("<")).tobytes(), j)
+            out[d, j] = xxhash.xxh64_intdigest(
+                sig[d, j * rows : (j + 1) * rows].astype(sig.dtype.newbyteorder("<")).tobytes(), j
+            )
     return out
 
 

@@ -1,0 +1,219 @@
+"""Near-duplicate logic that needs no Spark: LSH parameters, shingling config, representatives, verification.
+
+* `optimal_bands_rows` picks bands x rows for a Jaccard threshold by minimising the weighted
+  integral of false-positive and false-negative probability of the LSH S-curve
+  `P(s) = 1 - (1 - s**r)**b` (the rule of datasketch's `MinHashLSH`).
+* `NearDedupParams` is the shingling + LSH part of the stage config; it derives the kernel's
+  `MinHashParams` and the (bands, rows) actually used.
+* `representative_key` orders the members of a cluster: highest quality score if there is one,
+  then longest, then smallest id; the first is kept.
+* `pair_jaccard` computes the exact Jaccard similarity of shingle sets for candidate pairs.
+* Conversations (text null): their messages are rendered to plain text (role, content, tool-call
+  names and arguments; the tool schemas are left out because many unrelated conversations share
+  them) and deduplicated like any text (`conversations="messages"`), or passed through untouched
+  (`conversations="skip"`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+from trivium.kernels import minhash as mh
+
+NEAR_DUPLICATE = "near_duplicate"
+
+
+def collision_probability(s: float | np.ndarray, bands: int, rows: int):
+    """Probability that two documents of Jaccard similarity `s` share at least one band."""
+    return 1.0 - (1.0 - np.asarray(s, dtype=float) ** rows) ** bands
+
+
+def _integral(f, lo: float, hi: float, n: int = 2001) -> float:
+    """Composite Simpson's rule (n odd); the integrands are smooth polynomials in s."""
+    if hi <= lo:
+        return 0.0
+    x = np.linspace(lo, hi, n)
+    y = f(x)
+    h = (hi - lo) / (n - 1)
+    return float(h / 3 * (y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum()))
+
+
+def false_positive_area(threshold: float, bands: int, rows: int) -> float:
+    return _integral(lambda s: collision_probability(s, bands, rows), 0.0, threshold)
+
+
+def false_negative_area(threshold: float, bands: int, rows: int) -> float:
+    return _integral(lambda s: 1.0 - collision_probability(s, bands, rows), threshold, 1.0)
+
+
+@lru_cache(maxsize=256)
+def optimal_bands_rows(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
+    """(bands, rows) with bands*rows <= num_perm minimising fp_weight*FP + fn_weight*FN."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    best, best_err = (1, 1), math.inf
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            err = fp_weight * false_positive_area(threshold, b, r) + fn_weight * false_negative_area(threshold, b, r)
+            if err < best_err - 1e-15:
+                best, best_err = (b, r), err
+    return best
+
+
+class NearDedupParams(BaseModel):
+    """What decides which documents are near-duplicates (shingling, MinHash, LSH, verification)."""
+
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets to merge at")
+    num_perm: int = Field(112, ge=1, le=1024, description="MinHash permutations (signature length)")
+    bands: int | None = Field(None, ge=1, description="LSH bands; with rows, overrides the threshold-derived choice")
+    rows: int | None = Field(None, ge=1, description="rows (signature values) per band")
+    ngram: int = Field(5, ge=1, description="tokens per shingle (word mode) or code points (char mode)")
+    tokenizer: Literal["word", "char"] = Field(
+        "word",
+        description="word: words, with Han/kana/Thai/... characters and emoji as one token each "
+        "(so CJK gets character n-grams); char: code points of the normalised text",
+    )
+    seed: int = Field(1, description="permutation seed (datasketch's generator)")
+    scheme: Literal["affine64", "affine32", "legacy"] = "affine64"
+    verify: Literal["jaccard", "signature", "none"] = Field(
+        "jaccard",
+        description="check candidate pairs before merging: exact Jaccard of the shingle sets, "
+        "the signature estimate, or not at all",
+    )
+    fp_weight: float | None = Field(None, ge=0.0, description="weight of false positives when deriving bands/rows")
+    fn_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="weight of false negatives; default 0.5/0.5 without verification and 0.1/0.9 with "
+        "it (verification removes false positives, so a missed pair costs more than an extra candidate)",
+    )
+    conversations: Literal["messages", "skip"] = Field(
+        "messages", description="conversation rows: dedup their rendered messages, or pass them through"
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither (then they follow from threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+    def weights(self) -> tuple[float, float]:
+        default = (0.5, 0.5) if self.verify == "none" else (0.1, 0.9)
+        return (
+            default[0] if self.fp_weight is None else self.fp_weight,
+            default[1] if self.fn_weight is None else self.fn_weight,
+        )
+
+    def bands_rows(self) -> tuple[int, int]:
+        if self.bands is not None:
+            return self.bands, self.rows
+        return optimal_bands_rows(round(self.threshold, 6), self.num_perm, *self.weights())
+
+    def minhash_params(self) -> mh.MinHashParams:
+        return mh.MinHashParams(
+            num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed, scheme=self.scheme
+        )
+
+    def index_signature(self) -> dict:
+        """What must match for band keys of two runs to be comparable."""
+        import unicodedata
+
+        b, r = self.bands_rows()
+        return {
+            "num_perm": self.num_perm,
+            "bands": b,
+            "rows": r,
+            "ngram": self.ngram,
+            "tokenizer": self.tokenizer,
+            "seed": self.seed,
+            "scheme": self.scheme,
+            "kernel_version": mh.KERNEL_VERSION,
+            "unicode": unicodedata.unidata_version,
+        }
+
+
+# ---- documents -> text to shingle --------------------------------------------------------------
+
+
+def _content_text(content) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return json.dumps(content, ensure_ascii=False, sort_keys=True)
+
+
+def conversation_text(messages_json: str | None) -> str | None:
+    """Plain text of a conversation: role, content and tool calls (name + arguments) per message."""
+    if not messages_json:
+        return None
+    try:
+        messages = json.loads(messages_json)
+    except (TypeError, ValueError):
+        return messages_json
+    if not isinstance(messages, list):
+        return messages_json
+    parts: list[str] = []
+    for m in messages:
+        if not isinstance(m, dict):
+            parts.append(str(m))
+            continue
+        parts.append(f"{m.get('role', '')}: {_content_text(m.get('content'))}")
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function", call) if isinstance(call, dict) else {}
+            if isinstance(fn, dict):
+                parts.append(f"call {fn.get('name', '')} {_content_text(fn.get('arguments'))}")
+    return "\n".join(parts)
+
+
+def dedup_text(text: str | None, messages: str | None, conversations: str = "messages") -> str | None:
+    """The text whose shingles represent a document; None = not deduplicated (passed through)."""
+    if text is not None:
+        return text
+    if conversations == "skip":
+        return None
+    return conversation_text(messages)
+
+
+# ---- representatives ---------------------------------------------------------------------------
+
+
+def representative_key(doc_id: str, length: int, quality: float | None = None) -> tuple:
+    """Sort key of a cluster member; the smallest is kept (quality desc, length desc, id asc)."""
+    has_q = quality is not None and not (isinstance(quality, float) and math.isnan(quality))
+    return (0 if has_q else 1, -(quality if has_q else 0.0), -length, doc_id)
+
+
+def choose_representative(members: list[tuple[str, int, float | None]]) -> str:
+    """The id kept of a cluster given (id, length, quality) per member."""
+    return min(members, key=lambda m: representative_key(*m))[0]
+
+
+# ---- verification ------------------------------------------------------------------------------
+
+
+def pair_jaccard(texts_a: list[str | None], texts_b: list[str | None], params: mh.MinHashParams) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets (64-bit shingle hashes) of each pair (a[i], b[i])."""
+    ha, oa = mh.shingle_hashes(texts_a, params)
+    hb, ob = mh.shingle_hashes(texts_b, params)
+    out = np.empty(len(texts_a), dtype=np.float64)
+    for i in range(len(texts_a)):
+        a, b = ha[oa[i] : oa[i + 1]], hb[ob[i] : ob[i + 1]]
+        out[i] = mh.jaccard(a, b) if len(a) and len(b) else 0.0
+    return out
+
+
+def signature_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard per row pair: the fraction of equal signature values."""
+    return (sig_a == sig_b).mean(axis=1)

@@ -1,0 +1,543 @@
+"""Near-duplicate removal on Spark: MinHash signatures, LSH buckets, connected components, representatives.
+
+1. Signatures: `mapInArrow` runs the MinHash kernel over each Arrow batch (one call per batch)
+   and hashes every band of the signature to one 64-bit key. The result (id, node id, length,
+   quality, band keys, signature) is checkpointed to Parquet: node ids come from
+   `monotonically_increasing_id`, and the checkpoint fixes them for the rest of the job.
+2. Candidate edges: (band, key, node) rows; in every bucket each member gets an edge to the
+   bucket's smallest node (star edges: linear in the bucket size, whatever the size).
+3. Verification (config `verify`): exact Jaccard of the shingle sets of both documents
+   (`jaccard`), or the signature estimate (`signature`), must reach the threshold; edges to
+   documents of an earlier run (cross-run index) are checked on their stored signatures.
+4. Connected components with DataFrame operations: alternating large-star / small-star
+   (Kiveris et al., SoCC 2014) over edges oriented larger -> smaller node, each round
+   checkpointed; converged when the edges form a star forest (every node points to exactly
+   one root and no root points anywhere), which makes every root its component's minimum.
+5. Representatives: per component the first by (quality desc, length desc, id asc) is kept;
+   the others are dropped as `near_duplicate` with `dup_cluster` = the kept document's id. A
+   component that holds a document of an earlier run keeps none of this run's members:
+   `dup_cluster` is then that earlier document's id.
+6. Cross-run index (`index_out`): (id, band keys, signature) of every kept document plus an
+   `_index.json` with the LSH parameters; a later run lists it in `index_in` and is deduplicated
+   against it without recomputing the old corpus.
+
+Checkpoints go to `checkpoint_dir` (default: a temporary folder on the driver, fine for
+`local[*]`; on a cluster give a folder every executor can reach, e.g. s3://). Everything is read
+and written through fsspec, as the rest of trivium. Documents without any shingle (empty text,
+only punctuation) and, with `conversations="skip"`, conversation rows are passed through.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import Field
+from trivium.filters.near_dedup import NEAR_DUPLICATE, NearDedupParams, dedup_text, pair_jaccard, signature_jaccard
+from trivium.flows import io
+from trivium.flows.stage import ParquetPartReader, StageDef, with_outcome
+from trivium.kernels import minhash as mh
+
+INDEX_MANIFEST = "_index.json"
+SIG_DDL = "id string, length long, quality double, n_shingles int, keys array<long>, sig binary"
+
+
+class NearDedupConfig(NearDedupParams):
+    enabled: bool = True
+    representative: Literal["quality", "longest", "smallest_id"] = Field(
+        "quality", description="quality: highest quality_column, then longest, then smallest id"
+    )
+    quality_column: str = Field("quality_score", description="column with a quality score (used when present)")
+    index_in: list[str] = Field(default_factory=list, description="band-key indexes of earlier runs to dedup against")
+    index_out: str | None = Field(None, description="write this run's band-key index here (local or s3://)")
+    max_iterations: int = Field(40, ge=1, description="connected-components rounds before giving up")
+    cc_driver_edges: int = Field(
+        1_000_000,
+        ge=0,
+        exclude=True,
+        description="finish connected components on the driver once at most this many edges remain "
+        "(0: always on Spark); the components are the same either way",
+    )
+    shuffle_partitions: int | None = Field(
+        None,
+        ge=1,
+        exclude=True,
+        description="shuffle partitions while finding duplicates; default: one per 250K documents, "
+        "at most the session's spark.sql.shuffle.partitions",
+    )
+    checkpoint_dir: str | None = Field(
+        None, exclude=True, description="folder for checkpoints (default: a temp dir); not part of the config hash"
+    )
+    device: Literal["cpu", "auto", "gpu"] = Field(
+        "cpu", exclude=True, description="where permutations run; signatures are identical on every device"
+    )
+
+
+# ---- fsspec checkpoints -------------------------------------------------------------------------
+
+
+class _PartWriter:
+    """mapInArrow function: writes one partition to `<folder>/part-<pid>-<token>.parquet`, yields (path, rows)."""
+
+    def __init__(self, folder: str, token: str):
+        self.folder = folder
+        self.token = token
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        pid = TaskContext.get().partitionId()
+        url = io.join(self.folder, f"part-{pid:05d}-{self.token}.parquet")
+        writer = raw = None
+        rows = 0
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if writer is None:
+                fs, path = io.fs_and_path(url)
+                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                raw = fs.open(path, "wb")
+                writer = pq.ParquetWriter(raw, batch.schema, compression="zstd")
+            writer.write_batch(batch)
+            rows += batch.num_rows
+        if writer is not None:
+            writer.close()
+            raw.close()
+            yield pa.RecordBatch.from_pydict({"path": [url], "rows": [rows]})
+
+
+def write_parquet(df, folder: str) -> list[tuple[str, int]]:
+    """Write `df` under `folder` through fsspec (one file per non-empty partition); returns [(url, rows)]."""
+    token = uuid.uuid4().hex[:8]
+    stats = df.mapInArrow(_PartWriter(folder, token), "path string, rows long").collect()
+    return sorted((r.path, r.rows) for r in stats)
+
+
+def read_parquet(spark, files: list[str], schema):
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    if not files:
+        return spark.createDataFrame([], schema)
+    paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in files], len(files)), "path string")
+    return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema)), schema)
+
+
+class Workdir:
+    """Checkpoint folder of one build; removed at exit (the stage's output reads the last checkpoint)."""
+
+    def __init__(self, base: str | None):
+        if base is None:
+            base = tempfile.mkdtemp(prefix="trivium-near-dedup-")
+            atexit.register(shutil.rmtree, base, True)
+            self.url = base
+        else:
+            self.url = io.join(base, f"near-dedup-{uuid.uuid4().hex[:12]}")
+            atexit.register(_remove, self.url)
+
+    def checkpoint(self, spark, df, name: str):
+        """Write `df` and read it back (lineage cut); returns (DataFrame, rows).
+
+        Spark's own Parquet writer where it can reach the folder (local disk, HDFS), fsspec in tasks
+        elsewhere (s3://: this environment has no hadoop-aws).
+        """
+        url = io.join(self.url, name)
+        if io.protocol_of(url) in ("file", "local", "hdfs"):
+            df.write.mode("overwrite").parquet(url)
+            back = spark.read.parquet(url)
+            return back, back.count()
+        files = write_parquet(df, url)
+        return read_parquet(spark, [f for f, _ in files], df.schema), sum(n for _, n in files)
+
+    def from_arrow(self, spark, table: pa.Table, name: str):
+        """A driver-side table as a DataFrame, through a file in the work folder."""
+        url = io.join(self.url, name, "part-00000.parquet")
+        fs, path = io.fs_and_path(url)
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(path, "wb") as f:
+            pq.write_table(table, f)
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return read_parquet(spark, [url], from_arrow_schema(table.schema))
+
+    def remove(self, name: str) -> None:
+        _remove(io.join(self.url, name))
+
+
+def _remove(url: str) -> None:
+    try:
+        io.remove(url)
+    except OSError:  # best effort: a checkpoint left behind is garbage, not an error
+        pass
+
+
+# ---- signatures ---------------------------------------------------------------------------------
+
+
+class SignatureBatches:
+    """mapInArrow function: documents -> (id, length, quality, n_shingles, band keys, signature)."""
+
+    def __init__(self, params: NearDedupParams, quality_column: str | None, device: str = "cpu"):
+        self.params = params
+        self.kparams = params.minhash_params()
+        self.bands, self.rows = params.bands_rows()
+        self.quality_column = quality_column
+        self.device = device
+
+    def texts(self, batch: pa.RecordBatch) -> pa.Array:
+        text = batch.column("text")
+        if text.null_count == 0:
+            return text
+        names = batch.schema.names
+        msgs = batch.column("messages").to_pylist() if "messages" in names else [None] * batch.num_rows
+        values = text.to_pylist()
+        return pa.array(
+            [t if t is not None else dedup_text(None, m, self.params.conversations) for t, m in zip(values, msgs)],
+            pa.string(),
+        )
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            n = batch.num_rows
+            texts = self.texts(batch)
+            hashes, offsets = mh.shingle_hashes(texts, self.kparams)
+            if self.device == "cpu":
+                sig = mh.signatures_from_hashes(hashes, offsets, self.kparams)
+            else:
+                from trivium.kernels import minhash_gpu
+
+                use_gpu = self.device == "gpu" or minhash_gpu.available()
+                sig = (minhash_gpu if use_gpu else mh).signatures_from_hashes(hashes, offsets, self.kparams)
+            keys = mh.band_keys(sig, self.bands, self.rows).view(np.int64)
+            length = pc.fill_null(pc.binary_length(texts), 0).cast(pa.int64())
+            if self.quality_column and self.quality_column in batch.schema.names:
+                quality = batch.column(self.quality_column).cast(pa.float64())
+            else:
+                quality = pa.nulls(n, pa.float64())
+            width = sig.shape[1] * sig.dtype.itemsize
+            sig_arr = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(width), n, [None, pa.py_buffer(np.ascontiguousarray(sig).tobytes())]
+            ).cast(pa.binary())
+            key_arr = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, n * self.bands + 1, self.bands, dtype=np.int32)), pa.array(keys.ravel())
+            )
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column("id"),
+                    length,
+                    quality,
+                    pa.array(np.diff(offsets).astype(np.int32)),
+                    key_arr,
+                    sig_arr,
+                ],
+                names=["id", "length", "quality", "n_shingles", "keys", "sig"],
+            )
+
+
+# ---- verification -------------------------------------------------------------------------------
+
+
+class JaccardPairs:
+    """mapInArrow function over (src, dst, text_a, messages_a, text_b, messages_b) -> (src, dst, sim)."""
+
+    def __init__(self, params: NearDedupParams):
+        self.params = params
+        self.kparams = params.minhash_params()
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        conv = self.params.conversations
+        for b in batches:
+            ta = [dedup_text(t, m, conv) for t, m in zip(b.column("text_a").to_pylist(), b.column("msg_a").to_pylist())]
+            tb = [dedup_text(t, m, conv) for t, m in zip(b.column("text_b").to_pylist(), b.column("msg_b").to_pylist())]
+            sim = pair_jaccard(ta, tb, self.kparams)
+            yield pa.RecordBatch.from_arrays([b.column("src"), b.column("dst"), pa.array(sim)], ["src", "dst", "sim"])
+
+
+class SignaturePairs:
+    """mapInArrow function over (src, dst, sig_a, sig_b) -> (src, dst, estimated Jaccard)."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            if b.num_rows == 0:
+                continue
+            sa = np.stack([np.frombuffer(x, dtype=self.dtype) for x in b.column("sig_a").to_pylist()])
+            sb = np.stack([np.frombuffer(x, dtype=self.dtype) for x in b.column("sig_b").to_pylist()])
+            sim = signature_jaccard(sa, sb)
+            yield pa.RecordBatch.from_arrays([b.column("src"), b.column("dst"), pa.array(sim)], ["src", "dst", "sim"])
+
+
+# ---- connected components -----------------------------------------------------------------------
+
+
+def _is_star_forest(edges) -> bool:
+    """Every src has exactly one dst, and no dst is itself a src (one Spark job)."""
+    from pyspark.sql import functions as F
+
+    as_src = edges.select(F.col("src").alias("node"), F.col("dst").alias("to"), F.lit(True).alias("is_src"))
+    as_dst = edges.select(
+        F.col("dst").alias("node"), F.lit(None).cast("long").alias("to"), F.lit(False).alias("is_src")
+    )
+    per_node = as_src.unionByName(as_dst).groupBy("node")
+    per_node = per_node.agg(
+        F.countDistinct("to").alias("k"), F.max("is_src").alias("src"), F.min("is_src").alias("only")
+    )
+    return per_node.where((F.col("k") > 1) | (F.col("src") & ~F.col("only"))).limit(1).count() == 0
+
+
+def components_local(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, roots) of an edge list in NumPy: hook every root to the smaller one, jump pointers, repeat."""
+    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    a, b = inv[: len(src)], inv[len(src) :]
+    parent = np.arange(len(nodes))
+    while True:
+        pa, pb = parent[a], parent[b]
+        moved = pa != pb
+        if not moved.any():
+            break
+        np.minimum.at(parent, np.maximum(pa, pb)[moved], np.minimum(pa, pb)[moved])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return nodes, nodes[parent]  # nodes are sorted: the smallest index of a component is its smallest node
+
+
+def connected_components(
+    spark, edges, work: Workdir, max_iterations: int = 40, stats: dict | None = None, driver_edges: int = 0
+):
+    """(node, root) for every node of `edges` (columns src, dst: long); root = the component's smallest node.
+
+    Alternating large-star / small-star rounds on edges oriented src > dst, checkpointed each
+    round; stops when the edges form a star forest (then every root is its component's minimum).
+    Once at most `driver_edges` edges remain, the rest is solved on the driver (same components).
+    """
+    from pyspark.sql import functions as F
+
+    e = (
+        edges.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
+        .where(F.col("src") != F.col("dst"))
+        .distinct()
+    )
+    e, n_edges = work.checkpoint(spark, e, "cc-0")
+    rounds = 0
+    remaining = n_edges
+    while remaining and not (remaining <= driver_edges or _is_star_forest(e)):
+        if rounds >= max_iterations:
+            raise RuntimeError(f"connected components did not converge in {max_iterations} rounds")
+        rounds += 1
+        # large-star: every neighbour v > u is linked to m(u) = min(N(u) + u)
+        nb = e.select(F.col("src").alias("u"), F.col("dst").alias("v")).union(
+            e.select(F.col("dst").alias("u"), F.col("src").alias("v"))
+        )
+        m = nb.groupBy("u").agg(F.least(F.min("v"), F.col("u")).alias("m"))
+        large = (
+            nb.join(m, "u").where(F.col("v") > F.col("u")).select(F.col("v").alias("src"), F.col("m").alias("dst"))
+        ).distinct()
+        # small-star: u and its smaller neighbours (the dst of its edges) are linked to their minimum
+        m2 = large.groupBy("src").agg(F.min("dst").alias("m"))
+        small = (
+            large.join(m2, "src")
+            .select(F.col("dst").alias("src"), F.col("m").alias("dst"))
+            .where(F.col("src") != F.col("dst"))
+            .union(m2.select("src", F.col("m").alias("dst")))
+            .distinct()
+        )
+        e, remaining = work.checkpoint(spark, small, f"cc-{rounds}")
+        work.remove(f"cc-{rounds - 1}")
+    if stats is not None:
+        stats["edges"] = n_edges
+        stats["cc_rounds"] = rounds
+        stats["cc_on_driver"] = bool(remaining) and remaining <= driver_edges
+    if remaining and remaining <= driver_edges:
+        pairs = e.toArrow()
+        nodes, roots = components_local(pairs["src"].to_numpy(), pairs["dst"].to_numpy())
+        return work.from_arrow(spark, pa.table({"node": nodes, "root": roots}), "cc-driver")
+    nodes = e.select(F.col("src").alias("node"), F.col("dst").alias("root"))
+    roots = e.select(F.col("dst").alias("node"), F.col("dst").alias("root")).distinct()
+    return nodes.union(roots)
+
+
+# ---- cross-run index ----------------------------------------------------------------------------
+
+INDEX_DDL = "id string, keys array<long>, sig binary"
+
+
+def read_index(spark, urls: list[str], params: NearDedupParams):
+    """The (id, keys, sig) rows of earlier runs' indexes; refuses an index made with other LSH parameters."""
+    from pyspark.sql.types import StructType
+
+    files: list[str] = []
+    want = params.index_signature()
+    for url in urls:
+        meta = json.loads(io.read_bytes(io.join(url, INDEX_MANIFEST)))
+        if meta["params"] != want:
+            diff = {k: (meta["params"].get(k), v) for k, v in want.items() if meta["params"].get(k) != v}
+            raise ValueError(f"index {url} was built with other parameters (index, now): {diff}")
+        files += [io.join(url, f["path"]) for f in meta["files"]]
+    schema = StructType.fromDDL(INDEX_DDL)
+    return read_parquet(spark, files, schema)
+
+
+def write_index(kept_sigs, url: str, params: NearDedupParams, run: str) -> dict:
+    """Write (id, keys, sig) of the kept documents under `url` and commit it with `_index.json`."""
+    _remove(url)
+    files = write_parquet(kept_sigs.select("id", "keys", "sig"), url)
+    meta = {
+        "params": params.index_signature(),
+        "run": run,
+        "docs": sum(n for _, n in files),
+        "files": [{"path": f[len(url) :].lstrip("/"), "rows": n} for f, n in files],
+    }
+    io.write_bytes(io.join(url, INDEX_MANIFEST), json.dumps(meta, indent=1, sort_keys=True).encode())
+    return meta
+
+
+# ---- the stage ----------------------------------------------------------------------------------
+
+
+def _representative_order(config: NearDedupConfig):
+    from pyspark.sql import functions as F
+
+    old_first = (F.col("nid") < 0).desc()
+    if config.representative == "smallest_id":
+        return [old_first, F.col("id").asc()]
+    if config.representative == "longest":
+        return [old_first, F.col("length").desc_nulls_last(), F.col("id").asc()]
+    return [old_first, F.col("quality").desc_nulls_last(), F.col("length").desc_nulls_last(), F.col("id").asc()]
+
+
+def _score_pairs(df, cand, sigs, nodes, config: NearDedupConfig):
+    """(src, dst, sim) for candidate pairs: exact Jaccard on the texts, the signature estimate, or null."""
+    from pyspark.sql import functions as F
+
+    if config.verify == "none":
+        return cand.withColumn("sim", F.lit(None).cast("double"))
+    dtype = config.minhash_params().dtype
+    sig_of = nodes.select("nid", "sig")
+    sig_pairs = (
+        cand.join(sig_of.withColumnRenamed("nid", "src").withColumnRenamed("sig", "sig_a"), "src")
+        .join(sig_of.withColumnRenamed("nid", "dst").withColumnRenamed("sig", "sig_b"), "dst")
+        .select("src", "dst", "sig_a", "sig_b")
+    )
+    if config.verify == "signature":
+        return sig_pairs.mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
+    # pairs of this run's documents: exact Jaccard on the texts; a pair with an earlier run's
+    # document (dst < 0: the bucket minimum) is checked on the stored signature, its text is not at hand
+    texts = df.select("id", "text", "messages") if "messages" in df.columns else df.select("id", "text")
+    if "messages" not in df.columns:
+        texts = texts.withColumn("messages", F.lit(None).cast("string"))
+    texts = sigs.select("nid", "id").join(texts, "id").drop("id")
+    ta = texts.select(F.col("nid").alias("src"), F.col("text").alias("text_a"), F.col("messages").alias("msg_a"))
+    tb = texts.select(F.col("nid").alias("dst"), F.col("text").alias("text_b"), F.col("messages").alias("msg_b"))
+    local = cand.where(F.col("dst") >= 0).join(ta, "src").join(tb, "dst")
+    local = local.select("src", "dst", "text_a", "msg_a", "text_b", "msg_b")
+    sims = local.mapInArrow(JaccardPairs(config), "src long, dst long, sim double")
+    if config.index_in:
+        cross = sig_pairs.where(F.col("dst") < 0).mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
+        sims = sims.unionByName(cross)
+    return sims
+
+
+def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: dict):
+    """(id, dup_cluster) of this run's documents to drop, and the signatures table."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    bands, rows = config.bands_rows()
+    stats.update(bands=bands, rows=rows, threshold=config.threshold, num_perm=config.num_perm)
+    t0 = time.time()
+    cols = [c for c in ("id", "text", "messages", config.quality_column) if c in df.columns]
+    quality = config.quality_column if config.quality_column in df.columns else None
+    sigs = df.select(*cols).mapInArrow(SignatureBatches(config, quality, config.device), StructType.fromDDL(SIG_DDL))
+    sigs, n_docs = work.checkpoint(spark, sigs.withColumn("nid", F.monotonically_increasing_id()), "signatures")
+    stats["signature_s"] = round(time.time() - t0, 3)
+    # size the shuffles of what follows to the data (a few small tasks for a small corpus)
+    session_parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    parts = config.shuffle_partitions or max(1, min(session_parts, math.ceil(n_docs / 250_000)))
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+
+    buckets = sigs.where(F.col("n_shingles") > 0).select("nid", F.posexplode("keys").alias("band", "key"))
+    nodes = sigs.select("nid", "id", "length", "quality", "sig")
+    if config.index_in:
+        index = read_index(spark, config.index_in, config)
+        old = index.select("id", "sig", F.posexplode("keys").alias("band", "key"))
+        old = old.join(buckets.select("band", "key").distinct(), ["band", "key"], "leftsemi")
+        old_docs = old.groupBy("id").agg(F.first("sig").alias("sig"))
+        old_docs = old_docs.withColumn("nid", -1 - F.monotonically_increasing_id())
+        old_docs, n_old = work.checkpoint(spark, old_docs, "index-matches")
+        stats["index_docs_matched"] = n_old
+        buckets = buckets.unionByName(old.join(old_docs.select("id", "nid"), "id").select("nid", "band", "key"))
+        nodes = nodes.unionByName(
+            old_docs.select(
+                "nid",
+                "id",
+                F.lit(None).cast("long").alias("length"),
+                F.lit(None).cast("double").alias("quality"),
+                "sig",
+            )
+        )
+
+    t0 = time.time()
+    bucket_min = F.min("nid").over(Window.partitionBy("band", "key"))
+    cand = buckets.withColumn("dst", bucket_min).where(F.col("nid") != F.col("dst"))
+    cand = cand.select(F.col("nid").alias("src"), "dst").distinct()
+    scored = _score_pairs(df, cand, sigs, nodes, config)
+    scored, n_cand = work.checkpoint(spark, scored, "candidates")
+    stats["candidate_pairs"] = n_cand
+    edges = scored if config.verify == "none" else scored.where(F.col("sim") >= F.lit(config.threshold))
+    comp = connected_components(
+        spark, edges.select("src", "dst"), work, config.max_iterations, stats, config.cc_driver_edges
+    )
+    stats["verified_pairs"] = stats.pop("edges")
+    stats["lsh_cc_s"] = round(time.time() - t0, 3)
+    members = comp.join(nodes.drop("sig").withColumnRenamed("nid", "node"), "node").withColumnRenamed("node", "nid")
+    w = Window.partitionBy("root").orderBy(*_representative_order(config))
+    members = members.withColumn("_rank", F.row_number().over(w)).withColumn("_rep", F.first("id").over(w))
+    dropped = members.where((F.col("_rank") > 1) & (F.col("nid") >= 0)).select(
+        "id", F.col("_rep").alias("_dup_cluster")
+    )
+    stats["documents"] = n_docs
+    return dropped, sigs
+
+
+def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = None):
+    """Documents with `_reason` = near_duplicate (and `_dup_cluster`) for all but one per cluster."""
+    from pyspark.sql import functions as F
+
+    stats = {} if stats is None else stats
+    work = Workdir(config.checkpoint_dir)
+    session_parts = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        dropped, sigs = find_duplicates(spark, df, config, work, stats)
+        if config.index_out:
+            kept = sigs.where(F.col("n_shingles") > 0).join(dropped, "id", "left_anti")
+            run = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+            stats["index_docs_written"] = write_index(kept, config.index_out, config, run)["docs"]
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", session_parts)
+    out = df.join(dropped, "id", "left")
+    return with_outcome(out, F.when(F.col("_dup_cluster").isNotNull(), F.lit(NEAR_DUPLICATE)))
+
+
+NEAR_DEDUP = StageDef(
+    "near_dedup",
+    "near_dedup",
+    build_near_dedup,
+    "MinHash LSH near-duplicates: connected components, one representative per cluster",
+)
