@@ -13,10 +13,11 @@ from trivium.flows.stages.domain import DOMAIN
 from trivium.flows.stages.exact_dedup import EXACT_DEDUP
 from trivium.flows.stages.heuristic import HEURISTIC
 from trivium.flows.stages.langid import LANGID
+from trivium.flows.stages.near_dedup import NEAR_DEDUP
 from trivium.flows.stages.pii import PII
 from trivium.flows.stages.quality import QUALITY
 
-STAGES: list[StageDef] = [LANGID, HEURISTIC, EXACT_DEDUP, QUALITY, DECONTAM, PII, DOMAIN]
+STAGES: list[StageDef] = [LANGID, HEURISTIC, EXACT_DEDUP, NEAR_DEDUP, QUALITY, DECONTAM, PII, DOMAIN]
 
 
 def stage_names() -> list[str]:
