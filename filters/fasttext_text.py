@@ -45,10 +45,16 @@ _MARKER_TOKEN = {
     "final answer": "__final_answer__",
 }
 _LINE = re.compile(r"\n([ \t]*)")
+_LEN_TOKENS = ("__len0__", "__len1__", "__len2__", "__len3__")  # <30, <60, <90, >=90 characters
+_TERMINAL = set(".!?;:\"'’”)]}。！？；：」』）…")
 
 
-def text_tokens(text: str, limit: int) -> list[str]:
-    """At most `limit` tokens of `text` (its prefix), with structure tokens at line starts."""
+def text_tokens(text: str, limit: int, shape: bool = False) -> list[str]:
+    """At most `limit` tokens of `text` (its prefix), with structure tokens at line starts.
+
+    `shape` adds each line's length class and a missing-terminal-punctuation token (what tells
+    navigation menus and link lists from prose: the quality model uses it).
+    """
     out: list[str] = []
     # Walk line by line so line shape (newline, indentation, trace markers) becomes tokens:
     # split() alternates the indentation before a line and the line itself.
@@ -56,6 +62,12 @@ def text_tokens(text: str, limit: int) -> list[str]:
         if pos % 2 == 0:
             out.append("__indent__" if len(chunk) >= 2 else "__nl__")
         else:
+            # line shape, as FineWeb/C4 line rules see it: length class and terminal punctuation
+            if shape:
+                stripped = chunk.rstrip()
+                out.append(_LEN_TOKENS[min(len(stripped) // 30, 3)])
+                if stripped and stripped[-1] not in _TERMINAL:
+                    out.append("__noend__")
             m = _MARKERS.match(chunk)
             if m:
                 out.append(_MARKER_TOKEN[m.group(1).lower()])
@@ -75,7 +87,7 @@ def _json(value: str | None):
         return None
 
 
-def conversation_tokens(messages: str | None, tools: str | None, limit: int) -> list[str]:
+def conversation_tokens(messages: str | None, tools: str | None, limit: int, shape: bool = False) -> list[str]:
     """The conversation's structure first (roles, tool schemas, tool calls, results), then its words.
 
     Structure is spelled out for every message before any content, so a long trajectory about,
@@ -110,7 +122,7 @@ def conversation_tokens(messages: str | None, tools: str | None, limit: int) -> 
         contents.append(content if isinstance(content, str) else "")
     head = head[: limit // 2]
     budget = max(8, (limit - len(head)) // max(1, len(contents)))
-    body = [t for c in contents if c for t in text_tokens(c, budget)]
+    body = [t for c in contents if c for t in text_tokens(c, budget, shape)]
     return (head + body)[:limit]
 
 
@@ -129,11 +141,13 @@ def agent_structure(text: str | None, messages: str | None = None, tools: str | 
     return len(kinds & {"__thought__", "__action__", "__observation__"}) >= 2
 
 
-def render(text: str | None, messages: str | None = None, tools: str | None = None, limit: int = 256) -> str:
+def render(
+    text: str | None, messages: str | None = None, tools: str | None = None, limit: int = 256, shape: bool = False
+) -> str:
     """One fastText input line for a document (text, or a conversation when text is null)."""
     if text is None and messages:
-        return " ".join(conversation_tokens(messages, tools, limit))
-    return " ".join(text_tokens(text or "", limit))
+        return " ".join(conversation_tokens(messages, tools, limit, shape))
+    return " ".join(text_tokens(text or "", limit, shape))
 
 
 # ---- reading labelled / seed data ------------------------------------------------------------
@@ -185,8 +199,8 @@ class Example:
     source: str = ""
     id: str = ""
 
-    def render(self, limit: int = 256) -> str:
-        return render(self.text, self.messages, self.tools, limit)
+    def render(self, limit: int = 256, shape: bool = False) -> str:
+        return render(self.text, self.messages, self.tools, limit, shape)
 
 
 def examples_from_rows(rows: Iterable[dict], label_key: str = "label", source: str = "") -> Iterator[Example]:
@@ -220,6 +234,7 @@ class TrainParams:
     max_tokens: int = 256
     loss: str = "softmax"
     quantize: bool = False
+    line_shape: bool = False  # line length / punctuation tokens (on for quality models)
 
 
 def balance(examples: list[Example], seed: int) -> list[Example]:
@@ -252,7 +267,7 @@ def train_fasttext(examples: list[Example], output: str, params: TrainParams) ->
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         for i in order:
             e = examples[i]
-            f.write(f"__label__{e.label} {e.render(params.max_tokens)}\n")
+            f.write(f"__label__{e.label} {e.render(params.max_tokens, params.line_shape)}\n")
         train_file = f.name
     args = {
         "input": train_file,
@@ -331,7 +346,9 @@ class FastTextClassifier:
         self.model = load_fasttext(path)
         self.labels = [lab[9:] for lab in self.model.get_labels()]
         self.index = {lab: i for i, lab in enumerate(self.labels)}
-        self.max_tokens = int(read_card(path).get("params", {}).get("max_tokens", 256))
+        params = read_card(path).get("params", {})
+        self.max_tokens = int(params.get("max_tokens", 256))
+        self.line_shape = bool(params.get("line_shape", False))
 
     def proba(self, lines: list[str]) -> np.ndarray:
         out = np.zeros((len(lines), len(self.labels)), dtype=np.float64)
@@ -347,7 +364,8 @@ class FastTextClassifier:
         n = len(texts)
         messages = messages or [None] * n
         tools = tools or [None] * n
-        return self.proba([render(t, m, tl, self.max_tokens) for t, m, tl in zip(texts, messages, tools)])
+        lines = [render(t, m, tl, self.max_tokens, self.line_shape) for t, m, tl in zip(texts, messages, tools)]
+        return self.proba(lines)
 
 
 def classification_report(gold: list[str], pred: list[str], labels: list[str] | None = None) -> dict:

@@ -37,7 +37,7 @@ class QualityConfig(BaseModel):
     code_symbol_ratio: float = Field(0.05, ge=0, le=1, description="what marks code/markup without a domain model")
 
 
-def structural_bucket(text: str | None, messages: str | None, code_symbol_ratio: float = 0.05) -> str | None:
+def structural_bucket(text: str | None, messages: str | None = None, code_symbol_ratio: float = 0.05) -> str | None:
     """The bucket a document's shape alone tells: agentic for conversations, code for code/markup."""
     from trivium.filters.heuristic import looks_like_code
 
@@ -81,7 +81,7 @@ class QualityModel:
 def train_quality(
     examples: list[Example], output: str, params: TrainParams | None = None, *, card: dict | None = None
 ) -> dict:
-    params = params or TrainParams()
+    params = params or TrainParams(line_shape=True)
     bad = sorted({e.label for e in examples} - {POSITIVE, NEGATIVE})
     if bad:
         raise ValueError(f"quality labels must be {POSITIVE!r} or {NEGATIVE!r}, found {bad}")

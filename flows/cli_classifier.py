@@ -96,6 +96,8 @@ def train(
     threads: int = typer.Option(1, "--threads", min=1, help="fastText threads; only 1 gives a reproducible model"),
     seed: int = typer.Option(0, "--seed"),
     quantize: bool = typer.Option(False, "--quantize", help="product-quantise the model (smaller .ftz-style file)"),
+    line_shape: bool | None = typer.Option(None, "--line-shape/--no-line-shape",
+                                           help="line length/punctuation tokens (default: on for quality only)"),
     as_json: bool = typer.Option(False, "--json", help="print the model card as JSON"),
 ) -> None:
     """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket)."""
@@ -110,7 +112,8 @@ def train(
     if threads > 1 and not as_json:
         _err.print("[yellow]note:[/] fastText with more than one thread does not give the same model twice")
     params = TrainParams(epoch=epoch, lr=lr, dim=dim, word_ngrams=word_ngrams, bucket=bucket, threads=threads,
-                         seed=seed, max_tokens=max_tokens, quantize=quantize)
+                         seed=seed, max_tokens=max_tokens, quantize=quantize,
+                         line_shape=task == "quality" if line_shape is None else line_shape)
     held = set(_csv(holdout))
     train_ex, held_ex, report = [], [], {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_err,

@@ -3,8 +3,9 @@
 `sources.json` maps a source name to {bucket, language, format, files, ...}; the files of source
 `s` lie in the folder `s/` beside sources.json. Domain seed labels are `bucket/subdomain`
 (noise sources skipped); quality seed labels are `hq` for the positive buckets and `lq` for
-`noise`. Sources whose format is neither `text` nor `messages` (raw HTML, WARC) are skipped and
-said so in the report. Sampling is deterministic: the same seed picks the same documents.
+`noise`. A raw-HTML noise source (`format: raw_html`, an index JSONL naming the pages) gives
+quality negatives from each page's visible text, navigation included; other formats (WARC) are
+skipped and said so in the report. Sampling is deterministic: the same seed picks the same documents.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 
 from trivium.filters.fasttext_text import Example, as_json_str, read_records
 from trivium.mixtures.domain import BUCKETS, subdomain_of
@@ -80,6 +82,12 @@ def seed_examples(
         if only is not None and name not in only:
             continue
         fmt = entry.get("format", "text")
+        if fmt == "raw_html" and task == "quality" and entry.get("bucket") == NOISE:
+            if progress:
+                progress(name)
+            rows = [r for r in _html_rows(base, entry) if len(r["text"].strip()) >= min_chars]
+            _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets)
+            continue
         if fmt not in ("text", "messages"):
             out.report[name] = {"skipped": f"format {fmt!r} is not text or messages"}
             continue
@@ -100,20 +108,82 @@ def seed_examples(
                 if text is not None and len(text.strip()) < min_chars:
                     continue
                 rows.append(r)
-        rng = random.Random(f"{seed}:{name}")
-        picked = sorted(rng.sample(range(len(rows)), min(max_per_source, len(rows))))
-        labels: Counter = Counter()
-        split = "heldout" if name in holdout else "train"
-        for i in picked:
-            r = rows[i]
-            meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
-            label = _label(task, name, entry, meta, subdomains, set(positive_buckets))
-            labels[label] += 1
-            ex = Example(label=label, text=r.get("text"), messages=as_json_str(r.get("messages")),
-                         tools=as_json_str(r.get("tools")), source=name, id=str(r.get("id", "")))
-            (out.heldout if split == "heldout" else out.train).append(ex)
-        out.report[name] = {"split": split, "used": len(picked), "available": len(rows), "labels": dict(labels)}
+        _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets)
     return out
+
+
+def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, seed: int, max_per_source: int,
+         holdout, subdomains: bool, positive_buckets) -> None:
+    """Sample `max_per_source` rows of one source (seeded by source name) into train or held-out."""
+    rng = random.Random(f"{seed}:{name}")
+    picked = sorted(rng.sample(range(len(rows)), min(max_per_source, len(rows))))
+    labels: Counter = Counter()
+    split = "heldout" if name in holdout else "train"
+    for i in picked:
+        r = rows[i]
+        meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
+        label = _label(task, name, entry, meta, subdomains, set(positive_buckets))
+        labels[label] += 1
+        ex = Example(label=label, text=r.get("text"), messages=as_json_str(r.get("messages")),
+                     tools=as_json_str(r.get("tools")), source=name, id=str(r.get("id", "")))
+        (out.heldout if split == "heldout" else out.train).append(ex)
+    out.report[name] = {"split": split, "used": len(picked), "available": len(rows), "labels": dict(labels)}
+
+
+class _VisibleText(HTMLParser):
+    """All text a browser would show, navigation and footers included (what a naive crawl keeps)."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+    BLOCK = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+                       "section", "article", "header", "footer", "nav", "table", "form", "blockquote", "pre", "dd", "dt"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.skip += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self.skip:
+            self.skip -= 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
+        return "\n".join(line for line in lines if line)
+
+
+def html_to_text(html: str) -> str:
+    parser = _VisibleText()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+def _html_rows(base: str, entry: dict) -> list[dict]:
+    """Rows of a raw-HTML source: its index (JSONL) names the page files, relative to the corpus folder."""
+    rows = []
+    for fname in entry.get("files", []):
+        if not fname.endswith((".jsonl", ".jsonl.gz")):
+            continue
+        for r in read_records(os.path.join(base, fname)):
+            path = os.path.join(base, str(r.get("path", "")))
+            if not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                html = f.read().decode("utf-8", errors="replace")
+            rows.append({"id": r.get("id", path), "text": html_to_text(html)})
+    return rows
 
 
 def labelled_examples(paths: list[str], label_key: str = "label") -> list[Example]:

@@ -1,0 +1,195 @@
+"""Classification building blocks without Spark or the corpus: language ID, rendering, decontamination, PII."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trivium.filters.decontam import BenchmarkSpec, DecontamConfig, Decontaminator, NgramIndex, benchmark_items, tokens
+from trivium.filters.fasttext_text import agent_structure, classification_report, render
+from trivium.filters.langid import (
+    LangIdConfig,
+    LangIdJudge,
+    LangIdModelMissing,
+    LanguageIdentifier,
+    bundled_lid_model,
+    clean_for_lid,
+    language_verdict,
+    resolve_lid_model,
+    script_possible,
+)
+from trivium.filters.pii import PIIMasker
+from trivium.filters.quality_model import QualityConfig, quality_verdict, structural_bucket
+
+POEM = (  # a Tang poem (zh_poetry) that lid.176 alone calls Japanese
+    "相和歌辭 飲馬長城窟行\n袁朗\n朔風動秋草，清蹕長安道。\n長城連不窮，所以隔華戎。\n規模惟聖作，荷負曉成功。\n"
+    "鳥庭已向內，龍荒更鑿空。\n玉關塵卷靜，金微路已通。\n湯征隨北怨，舜詠起南風。\n畫野功初立，綏邊事云集。\n"
+    "朝服踐狼居，凱歌旋馬邑。\n山響傳鳳吹，霜華藻瓊鈒。\n屬國擁節歸，單于款關入。\n日落寒雲起，驚沙被原隰。\n"
+    "零落葉已寒，河流清且急。\n四時徭役盡，千載干戈戢。\n太平今若斯，汗馬竟無施。\n惟當事筆研，歸去草封禪。"
+)
+
+
+# ---- language ID ---------------------------------------------------------------------------
+
+
+def test_lid_model_is_the_local_wheel_file_and_a_bad_path_says_so(monkeypatch):
+    path = bundled_lid_model()
+    assert path and path.endswith("lid.176.ftz")
+    monkeypatch.delenv("TRIVIUM_LID_MODEL", raising=False)
+    assert resolve_lid_model(None) == path
+    with pytest.raises(LangIdModelMissing, match="langid.model_path"):
+        resolve_lid_model("/nonexistent/lid.bin")
+    monkeypatch.setenv("TRIVIUM_LID_MODEL", "/nonexistent/env.bin")
+    with pytest.raises(LangIdModelMissing, match="TRIVIUM_LID_MODEL"):
+        resolve_lid_model(None)
+
+
+def test_cleaning_drops_math_and_markup_but_keeps_words():
+    text = "已知集合 $A=\\{x \\in R\\}$, 则 \\frac{1}{2} 的值 see https://x.org/a?b=1 mail a@b.com 42"
+    cleaned = clean_for_lid(text)
+    assert "已知集合" in cleaned and "的值" in cleaned and "see" in cleaned
+    assert not any(s in cleaned for s in ("$", "frac", "http", "@", "42", "\n"))
+
+
+def test_script_veto_turns_kana_less_han_into_chinese():
+    assert not script_possible("ja", POEM)
+    assert script_possible("ja", "これは日本語の文章です。東京に行きました。")
+    assert not script_possible("ru", "plain english words only")
+    lid = LanguageIdentifier()
+    raw = lid.model.predict(clean_for_lid(POEM), k=2)[0][0]
+    assert raw == "__label__ja"  # what lid.176 alone says about this Tang poem
+    (lang, score), = lid.predict([POEM])
+    assert lang == "zh" and 0.5 < score <= 1.0
+
+
+def test_allow_list_thresholds_and_exemptions():
+    allow = {"en": 0.65, "zh": 0.5}
+    assert language_verdict("en", 0.9, allow) is None
+    assert language_verdict("en", 0.4, allow) == "lang_low_score:en"
+    assert language_verdict("fr", 0.99, allow) == "lang_not_allowed:fr"
+    assert language_verdict("fr", 0.99, {**allow, "*": 0.5}) is None
+    assert language_verdict("xx", 0.0, {}) is None
+    judge = LangIdJudge(LangIdConfig())
+    code = "def f(x):\n    return x + 1\n\nclass A:\n    def g(self):\n        return [i for i in range(3)]\n"
+    conv = json.dumps([{"role": "user", "content": "Bonjour, quelle heure est-il à Paris ?"}])
+    out = judge.judge(["Das ist ein ganz normaler deutscher Satz über das Wetter in Berlin.", code, None],
+                      [None, None, conv])
+    assert out[0][0] == "de" and out[0][2] == "lang_not_allowed:de"
+    assert out[1][2] is None  # code is labelled, never dropped for its language
+    assert out[2][0] == "fr" and out[2][2] is None  # conversations too
+
+
+# ---- fastText rendering --------------------------------------------------------------------
+
+
+def test_conversation_rendering_spells_out_structure_first():
+    msgs = json.dumps([
+        {"role": "user", "content": "Find flights to Paris"},
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "c0", "type": "function", "function": {"name": "search_flights",
+                                                                      "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "content": "3 flights found", "tool_call_id": "c0"},
+    ])
+    tools = json.dumps([{"type": "function", "function": {"name": "search_flights", "parameters": {}}}])
+    line = render(None, msgs, tools).split()
+    assert line[0] == "__conv__" and "__has_tools__" in line and "__has_tool_calls__" in line
+    assert line.index("__role_tool__") < line.index("paris")  # structure before words
+    assert "__observation__" in line and "city" in line
+    assert agent_structure(None, msgs, tools)
+    assert not agent_structure(None, json.dumps([{"role": "user", "content": "hi"}]), None)
+
+
+def test_text_traces_get_the_same_markers_and_cjk_is_split():
+    trace = "Question: who?\nThought: I should search.\nAction: search[Paris]\nObservation: Paris is a city."
+    line = render(trace).split()
+    assert {"__thought__", "__action__", "__observation__"} <= set(line)
+    assert agent_structure(trace) and not agent_structure("Thought: one line of musing only.")
+    assert render("中文 abc 123").split() == ["__nl__", "中", "文", "abc", "__num__"]
+
+
+def test_classification_report_macro_f1_and_confusion():
+    r = classification_report(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert r["confusion"] == [[1, 1], [0, 2]]
+    assert r["accuracy"] == 0.75 and r["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-4)
+
+
+def test_quality_threshold_per_bucket():
+    cfg = QualityConfig(thresholds={"stem": 0.3, "code": 0.0}, default_threshold=0.5)
+    assert quality_verdict(0.2, "code", cfg) is None
+    assert quality_verdict(0.2, "stem", cfg) == "low_quality:stem"
+    assert quality_verdict(0.4, None, cfg) == "low_quality:other"
+    assert quality_verdict(None, "stem", cfg) is None
+    assert structural_bucket(None, "[]") == "agentic"
+    assert structural_bucket("def f(x):\n    return x\n\ndef g(y):\n    return {y: [1, 2]}\n") == "code"
+
+
+# ---- decontamination -----------------------------------------------------------------------
+
+ITEM = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May."
+
+
+def test_planted_item_is_found_and_a_shared_phrase_is_not(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question": ITEM}) + "\n" + json.dumps({"question": "too short"}) + "\n")
+    d = Decontaminator(DecontamConfig(benchmarks={"toy": BenchmarkSpec(path=str(bench), field="question")}))
+    assert d.stats()["toy"] == {"items": 2, "ngrams": 20 - 13 + 1, "skipped_short": 1}
+    planted = "Some preface text here. " + ITEM.upper().replace(",", " ,") + " And an unrelated ending."
+    assert d.judge_one(planted) == ("contaminated:toy", 1.0)
+    # One shared 13-gram covers 13 of 20 tokens (65%): below the 80% default, above the classic rule.
+    partial = "Yesterday " + " ".join(tokens(ITEM)[:13]) + " then went home"
+    assert d.judge_one(partial)[0] is None
+    classic = Decontaminator(DecontamConfig(benchmarks={"toy": BenchmarkSpec(path=str(bench), field="question")},
+                                            min_coverage=0))
+    assert classic.judge_one(partial)[0] == "contaminated:toy"
+
+
+def test_cjk_is_tokenised_by_character_and_short_items_match_whole(tmp_path):
+    bench = tmp_path / "zh.txt"
+    bench.write_text("已知集合A等于一到十的整数求其和\n")
+    assert benchmark_items(BenchmarkSpec(path=str(bench))) == ["已知集合A等于一到十的整数求其和"]
+    d = Decontaminator(DecontamConfig(benchmarks={"zh": BenchmarkSpec(path=str(bench))}, ngram=30))
+    assert d.judge_one("题目：已知集合A等于一到十的整数求其和。答案55")[0] == "contaminated:zh"
+    assert d.judge_one("已知集合B等于一到十的整数求其和")[0] is None
+
+
+def test_benchmark_rows_can_be_selected_by_a_nested_field(tmp_path):
+    bench = tmp_path / "b.jsonl"
+    rows = [{"text": "q1 " * 20 + "\n\nanswer", "meta": {"split": "test"}}, {"text": "q2 " * 20, "meta": {"split": "train"}}]
+    bench.write_text("\n".join(json.dumps(r) for r in rows))
+    spec = BenchmarkSpec(path=str(bench), where={"meta.split": "test"}, split_on="\n\n")
+    assert benchmark_items(spec) == ["q1 " * 20]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa"]), min_size=14, max_size=40))
+def test_index_finds_every_item_inside_any_document(words):
+    item = " ".join(words)
+    ix = NgramIndex.build("x", [item], 13, 8)
+    from trivium.filters.decontam import token_hashes
+
+    share, which = ix.best_coverage(token_hashes("lead in " + item + " lead out"))
+    assert share == 1.0 and which == 0
+    assert ix.best_coverage(np.empty(0, dtype=np.uint64)) == (0.0, -1)
+
+
+# ---- PII -----------------------------------------------------------------------------------
+
+
+def test_pii_masks_public_addresses_and_formatted_phones_only():
+    m = PIIMasker()
+    text = ("Write to jane.doe@example.com or ops@mail.example.co.uk. Server 8.8.8.8, local 192.168.1.1 and "
+            "127.0.0.1; v6 2001:4860:4860::8888. Call +1 415 555 0132 or (415) 555-0132. "
+            "Version 1.2.3.4.5, x = 3.14159, year 2024-05-15 15:00:00, id 4155550132.")
+    masked, counts = m.mask(text)
+    assert counts == {"email": 2, "ip": 2, "phone": 2}
+    for kept in ("192.168.1.1", "127.0.0.1", "1.2.3.4.5", "3.14159", "2024-05-15 15:00:00", "4155550132"):
+        assert kept in masked
+    assert "jane.doe" not in masked and "8.8.8.8" not in masked and "555-0132" not in masked
+    conv = json.dumps([{"role": "user", "content": "mail bob@example.org"}], separators=(",", ":"))
+    new, c = m.mask_json(conv)
+    assert c == {"email": 1} and "<EMAIL>" in json.loads(new)[0]["content"]
+    same = json.dumps([{"role": "user", "content": "nothing here"}])
+    assert m.mask_json(same) == (same, {})
