@@ -71,7 +71,7 @@ def curate(
     force: bool = typer.Option(False, "--force", help="re-run stages even when their manifests match"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as one JSON object"),
 ) -> None:
-    """Ingest -> heuristic filters -> dedup, as a Prefect flow of Spark jobs; prints a per-stage table."""
+    """Run the curation stages (see `trivium stages`) as a Prefect flow of Spark jobs; prints a per-stage table."""
     run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}")
 
 
