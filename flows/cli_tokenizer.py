@@ -98,7 +98,8 @@ def train(
     base: str | None = typer.Option(None, "--base", help="start from this tokenizer's merges: tiktoken rank file or tokenizer.json"),
     base_keep: str = typer.Option("ascii", "--base-keep", help="rule selecting base tokens to keep (ascii, latin, emoji, multilingual, script:NAME, rank<N, ...)"),
     base_drop: str | None = typer.Option(None, "--base-drop", help="rule selecting base tokens to drop (e.g. 'han'); their descendants go too"),
-    base_max: int | None = typer.Option(None, "--base-max", help="keep at most this many base tokens (lowest ranks); the rest is learned"),
+    base_max: int | None = typer.Option(None, "--base-max", help="keep at most this many base tokens; the rest of the vocabulary is learned"),
+    base_select: str = typer.Option("usage", "--base-select", help="usage: the kept tokens the training text uses, most used first; rank: lowest base ranks"),
     min_frequency: int = typer.Option(0, "--min-frequency", help="stop when the best pair occurs fewer times"),
     engine: str = typer.Option("trivium", "--engine", help="trivium (counts + Numba merge kernel) or tokenizers (HF BpeTrainer, from scratch only)"),
     workers: int = typer.Option(0, "--workers", help="pre-tokenizer processes (0: all cores)"),
@@ -115,7 +116,8 @@ def train(
     try:
         spec = SampleSpec(sample_bytes=parse_size(sample_bytes), weights=parse_weights(weights), seed=seed, holdout=holdout)
         config = TrainConfig(vocab_size=vocab_size, min_frequency=min_frequency, engine=engine, base=base,
-                             base_keep=base_keep, base_drop=base_drop, base_max=base_max, workers=workers)
+                             base_keep=base_keep, base_drop=base_drop, base_max=base_max, base_select=base_select,
+                             workers=workers)
         config.bpe_size  # validates vocab_size
     except ValueError as e:
         _fail(str(e))

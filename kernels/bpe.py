@@ -561,3 +561,74 @@ def train_merges(
                   target_vocab=target_vocab, min_frequency=min_frequency)
     k.run()
     return k.merge_list()
+
+
+# --- applying known merges (rank-priority BPE, as encoders do) ------------------------------
+
+
+@njit(cache=True)
+def _merge_table(left, right, result):
+    d = Dict.empty(key_type=_I64, value_type=_I64)
+    for r in range(left.shape[0]):
+        key = (np.int64(left[r]) << 32) | np.int64(right[r])
+        if key not in d:  # the first (lowest) rank of a pair wins
+            d[key] = (np.int64(r) << 32) | np.int64(result[r])
+    return d
+
+
+@njit(cache=True)
+def _segment(word_offsets, word_symbols, table):
+    n_words = word_offsets.shape[0] - 1
+    out = np.empty(word_symbols.shape[0], dtype=np.int32)
+    out_offsets = np.zeros(n_words + 1, dtype=np.int64)
+    none = np.int64(1) << 62
+    pos = 0
+    maxlen = 0
+    for w in range(n_words):
+        maxlen = max(maxlen, word_offsets[w + 1] - word_offsets[w])
+    s = np.empty(max(maxlen, 1), dtype=np.int64)
+    rk = np.empty(max(maxlen, 1), dtype=np.int64)
+    for w in range(n_words):
+        a = word_offsets[w]
+        n = word_offsets[w + 1] - a
+        for i in range(n):
+            s[i] = word_symbols[a + i]
+        for i in range(n - 1):
+            key = (s[i] << 32) | s[i + 1]
+            rk[i] = table[key] if key in table else none
+        while n > 1:
+            best = 0
+            for i in range(1, n - 1):
+                if rk[i] < rk[best]:
+                    best = i
+            if rk[best] == none:
+                break
+            s[best] = rk[best] & 0xFFFFFFFF
+            for i in range(best + 1, n - 1):  # drop symbol best+1
+                s[i] = s[i + 1]
+                rk[i] = rk[i + 1]
+            n -= 1
+            if best > 0:
+                key = (s[best - 1] << 32) | s[best]
+                rk[best - 1] = table[key] if key in table else none
+            if best < n - 1:
+                key = (s[best] << 32) | s[best + 1]
+                rk[best] = table[key] if key in table else none
+        for i in range(n):
+            out[pos + i] = s[i]
+        pos += n
+        out_offsets[w + 1] = pos
+    return out_offsets, out[:pos].copy()
+
+
+def apply_merges(
+    word_offsets: np.ndarray, word_symbols: np.ndarray, merges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Segment words with ranked merges ``(left, right, result)`` (row = rank).
+
+    Standard BPE encoding: repeatedly merge the adjacent pair of lowest rank (leftmost on
+    ties) until none applies. Returns the new offsets and symbols.
+    """
+    merges = np.asarray(merges, dtype=np.int64).reshape(-1, 3)
+    table = _merge_table(merges[:, 0].copy(), merges[:, 1].copy(), merges[:, 2].copy())
+    return _segment(np.ascontiguousarray(word_offsets, dtype=np.int64), np.ascontiguousarray(word_symbols, dtype=np.int64), table)

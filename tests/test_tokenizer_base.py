@@ -121,7 +121,7 @@ def test_continuation_training_from_a_base(o200k):
     texts = SAMPLE_TEXT * 50 + ["".join(rng.choice(zh) for _ in range(20)) for _ in range(300)]
     base = select_base(o200k, keep="ascii", drop="cjk", max_tokens=3000)
     vocab_size = 256 + 3000 + 1500 + 256
-    trained = train_from_counts(count_words(texts), TrainConfig(vocab_size=vocab_size), base=base)
+    trained = train_from_counts(count_words(texts), TrainConfig(vocab_size=vocab_size, base_select="rank"), base=base)
     assert trained.n_base == 3000 and trained.n_learned > 0
     tok = build_tokenizer(trained, vocab_size)
     data = json.loads(tok.to_str())["model"]
@@ -144,3 +144,49 @@ def symbols(b: bytes) -> str:
     from trivium.tokenizer.pretokenize import bytes_to_symbols
 
     return bytes_to_symbols(b)
+
+
+def test_prune_by_usage_keeps_most_used_with_parts(o200k):
+    from trivium.tokenizer.base_vocab import prune_by_usage
+
+    sel = select_base(o200k, keep="ascii", max_tokens=5000)
+    usage = {t: float(len(t)) for t in sel.tokens if b"e" in t}  # "used": tokens with an 'e'
+    pruned = prune_by_usage(sel, usage, 1200)
+    kept = set(pruned.tokens)
+    assert len(kept) <= 1200
+    assert _closed(o200k, kept)
+    ranks = {t: i for i, t in enumerate(o200k.tokens)}
+    assert [ranks[t] for t in pruned.tokens] == sorted(ranks[t] for t in pruned.tokens)
+    assert all(b"e" in t or any(t in (a, b) for a, b in pruned.merges) for t in kept)  # used, or a part
+    longest_used = max(usage, key=lambda t: (usage[t], -ranks[t]))
+    assert longest_used in kept
+    assert pruned.stats["select"] == "usage" and pruned.stats["candidates"] == 5000
+
+
+def test_usage_selection_keeps_only_what_the_text_uses(o200k):
+    texts = SAMPLE_TEXT * 20
+    counts = count_words(texts)
+    base = select_base(o200k, keep="ascii", drop="cjk")  # all candidates
+    trained = train_from_counts(counts, TrainConfig(vocab_size=256 + 1000 + 256, base_max=400), base=base)
+    assert 0 < trained.n_base <= 400
+    assert trained.stats["base"]["select"] == "usage"
+    base_tokens = trained.vocab[256 : 256 + trained.n_base]
+    # what the text uses when segmented with every candidate (before pruning)
+    from tokenizers import Tokenizer, models
+
+    from trivium.tokenizer.pretokenize import build_pre_tokenizer, bytes_to_symbols
+    from trivium.tokenizer.train import byte_symbols
+
+    vocab = byte_symbols() + [bytes_to_symbols(t) for t in base.tokens]
+    merges = [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
+    full = Tokenizer(models.BPE(vocab={s: i for i, s in enumerate(vocab)}, merges=merges))
+    full.pre_tokenizer = build_pre_tokenizer()
+    used = set()
+    for t in texts:
+        used.update(full.encode(t, add_special_tokens=False).tokens)
+    parts = {p for a, b in trained.merges[: trained.n_base] for p in (a, b)}
+    assert all(t in used or t in parts for t in base_tokens)
+    assert trained.stats["base"]["used_candidates"] == len(used - set(byte_symbols()))
+    assert set(base_tokens) >= used - set(byte_symbols())  # under the cap: every used token kept
+    capped = train_from_counts(counts, TrainConfig(vocab_size=256 + 1000 + 256, base_max=20), base=base)
+    assert 0 < capped.n_base <= 20

@@ -155,3 +155,39 @@ def test_same_merges_as_tokenizers_trainer_on_text():
     assert [list(m) for m in ours.merges] == [list(m) for m in hf["merges"]]
     hf_vocab = [s for s, _ in sorted(hf["vocab"].items(), key=lambda kv: kv[1])]
     assert ours.vocab[: len(hf_vocab)] == hf_vocab
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="abcdé中 \n", min_size=1, max_size=12), min_size=1, max_size=40), st.integers(0, 2**32 - 1))
+def test_apply_merges_is_rank_priority_bpe_like_tokenizers(words, seed):
+    """apply_merges (used to segment counts with a base vocabulary) == tokenizers' BPE."""
+    from tokenizers import Tokenizer, models
+
+    from trivium.kernels.bpe import apply_merges
+    from trivium.tokenizer.pretokenize import bytes_to_symbols
+    from trivium.tokenizer.train import _segment_bytes, byte_symbols
+
+    rng = np.random.default_rng(seed)
+    sym_words = [bytes_to_symbols(w.encode()) for w in words]
+    vocab = byte_symbols()
+    index = {s: i for i, s in enumerate(vocab)}
+    merges = []
+    for _ in range(60):  # random merges between existing tokens
+        a, b = vocab[rng.integers(len(vocab))], vocab[rng.integers(len(vocab))]
+        if rng.random() < 0.7:  # mostly pairs that occur in the words
+            w = sym_words[rng.integers(len(sym_words))]
+            if len(w) >= 2:
+                k = rng.integers(len(w) - 1)
+                a, b = w[k], w[k + 1]
+        if a + b in index or (a, b) in merges:
+            continue
+        index[a + b] = len(vocab)
+        vocab.append(a + b)
+        merges.append((a, b))
+    hf = Tokenizer(models.BPE(vocab=dict(index), merges=merges))
+    expected = [e.ids for e in hf.encode_batch(sym_words, add_special_tokens=False)]
+    offs, syms = _segment_bytes(sym_words)
+    table = np.array([(index[a], index[b], index[a + b]) for a, b in merges], dtype=np.int64).reshape(-1, 3)
+    o2, s2 = apply_merges(offs, syms, table)
+    got = [s2[o2[i] : o2[i + 1]].tolist() for i in range(len(words))]
+    assert got == expected

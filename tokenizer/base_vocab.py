@@ -279,3 +279,40 @@ def select_base(
         "max_tokens": max_tokens,
     }
     return SelectedBase(name=base.name, tokens=tokens, merges=merges, stats=stats)
+
+
+def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens: int, min_usage: float = 1.0) -> SelectedBase:
+    """Keep the most used tokens of ``selected`` (and the parts they are built from).
+
+    ``usage[token]`` is how often the token appears when the training pre-tokens are
+    segmented with ``selected``'s merges (weighted by their counts). Tokens are taken by
+    decreasing usage (ties: lower rank first) while their closure fits in ``max_tokens``;
+    tokens used fewer than ``min_usage`` times are not kept for themselves. The result
+    keeps the base's rank order, so it is merge-closed like ``selected``.
+    """
+    parts = dict(zip(selected.tokens, selected.merges))
+    rank = {t: i for i, t in enumerate(selected.tokens)}
+    kept: set[bytes] = set()
+
+    def closure(t: bytes) -> list[bytes]:
+        out, stack = [], [t]
+        while stack:
+            x = stack.pop()
+            if len(x) < 2 or x in kept or x in out:
+                continue
+            out.append(x)
+            stack.extend(parts[x])
+        return out
+
+    order = sorted((t for t in selected.tokens if usage.get(t, 0) >= min_usage), key=lambda t: (-usage[t], rank[t]))
+    for t in order:
+        if len(kept) >= max_tokens:
+            break
+        add = closure(t)
+        if len(kept) + len(add) <= max_tokens:
+            kept.update(add)
+    tokens = tuple(t for t in selected.tokens if t in kept)
+    stats = dict(selected.stats)
+    stats.update({"kept": len(tokens), "select": "usage", "candidates": len(selected.tokens),
+                  "used_candidates": sum(1 for t in selected.tokens if usage.get(t, 0) >= min_usage)})
+    return SelectedBase(name=selected.name, tokens=tokens, merges=tuple(parts[t] for t in tokens), stats=stats)

@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import numpy as np
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from trivium.kernels.bpe import BPEKernel
+from trivium.kernels.bpe import BPEKernel, apply_merges
 
-from .base_vocab import SelectedBase, load_base, select_base
+from .base_vocab import SelectedBase, load_base, prune_by_usage, select_base
 from .pretokenize import build_pre_tokenizer, bytes_to_symbols, bytes_to_unicode, count_words, symbols_to_bytes
 from .sample import Document, InputFile, ReadStats, SampleSpec, discover_files, measure_sources, plan_rates, select, iter_file_documents
 from .special_tokens import VOCAB_SIZE, bpe_size_for, special_tokens, split_on_special
@@ -69,6 +69,7 @@ class TrainConfig:
     base_keep: str = "ascii"
     base_drop: str | None = None
     base_max: int | None = None
+    base_select: str = "usage"  # "usage": the base_max most used on the counts; "rank": lowest ranks
     workers: int = 0  # 0: os.cpu_count()
 
     @property
@@ -270,22 +271,23 @@ def _segment_bytes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return offs, syms.astype(np.int32)
 
 
-def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]], chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """Segment words with the base merges (rank-priority BPE, as encoding will)."""
-    model = models.BPE(vocab={s: i for i, s in enumerate(vocab)}, merges=merges)
-    tok = Tokenizer(model)  # no normalizer, no pre-tokenizer: each word is one piece
-    offs = np.zeros(len(words) + 1, dtype=np.int64)
-    parts: list[np.ndarray] = []
-    pos = 0
-    for start in range(0, len(words), chunk):
-        encs = tok.encode_batch_fast(words[start : start + chunk], add_special_tokens=False)
-        for k, e in enumerate(encs):
-            ids = e.ids
-            parts.append(np.asarray(ids, dtype=np.int32))
-            pos += len(ids)
-            offs[start + k + 1] = pos
-    syms = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
-    return offs, syms
+    offs, byte_ids = _segment_bytes(words)  # ids 0..255 are the byte symbols in vocab order
+    index = {s: i for i, s in enumerate(vocab)}
+    table = np.array([(index[a], index[b], index[a + b]) for a, b in merges], dtype=np.int64).reshape(-1, 3)
+    return apply_merges(offs, byte_ids, table)
+
+
+def _prune_base(base: SelectedBase, words: list[str], word_counts: np.ndarray, limit: int) -> SelectedBase:
+    """Segment the counts with every candidate base token, keep the ``limit`` most used."""
+    vocab = byte_symbols() + [bytes_to_symbols(t) for t in base.tokens]
+    merges = [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
+    offs, syms = _segment_with_base(words, vocab, merges)
+    word_of = np.repeat(np.arange(len(words)), np.diff(offs))
+    usage = np.bincount(syms, weights=word_counts[word_of].astype(np.float64), minlength=len(vocab))
+    by_token = {t: float(u) for t, u in zip(base.tokens, usage[256:].tolist()) if u > 0}
+    return prune_by_usage(base, by_token, limit)
 
 
 def train_from_counts(
@@ -302,16 +304,19 @@ def train_from_counts(
     vocab = byte_symbols()
     merges: list[tuple[str, str]] = []
     t0 = time.perf_counter()
-    if base is not None:
-        room = bpe_size - 256
-        tokens = base.tokens[:room]
-        vocab += [bytes_to_symbols(t) for t in tokens]
-        merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges[:room]]
-    n_base = len(vocab) - 256
     words = [w for w, c in counts.items() if c > 0]
     word_counts = np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words))
-    if n_base:
+    base_stats: dict[str, Any] = {}
+    if base is not None:
         progress.start("segment", None, "")
+        limit = base_limit(config)
+        if config.base_select == "usage":  # only tokens the training text uses, the most used first
+            base = _prune_base(base, words, word_counts, limit)
+            base_stats = dict(base.stats)
+        vocab += [bytes_to_symbols(t) for t in base.tokens[:limit]]
+        merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges[:limit]]
+    n_base = len(vocab) - 256
+    if n_base:
         offs, syms = _segment_with_base(words, vocab, merges)
         progress.finish("segment")
     else:
@@ -349,7 +354,8 @@ def train_from_counts(
         n_learned=n_learned,
         n_base=n_base,
         n_padding=n_padding,
-        stats={"segment_s": round(t_seg, 3), "merge_s": round(t_merge, 3), "distinct_pretokens": len(word_counts)},
+        stats={"segment_s": round(t_seg, 3), "merge_s": round(t_merge, 3), "distinct_pretokens": len(word_counts),
+               **({"base": base_stats} if base_stats else {})},
     )
 
 
@@ -430,12 +436,20 @@ def build_tokenizer(trained: TrainedBPE, vocab_size: int = VOCAB_SIZE) -> Tokeni
     return tok
 
 
+def base_limit(config: TrainConfig) -> int:
+    room = config.bpe_size - 256
+    return room if config.base_max is None else min(room, config.base_max)
+
+
 def prepare_base(config: TrainConfig) -> SelectedBase | None:
+    """The base tokens the rules keep: all candidates for ``usage`` selection (pruned on the
+    counts in ``train_from_counts``), the ``base_max`` lowest ranks for ``rank``."""
     if not config.base:
         return None
+    if config.base_select not in ("usage", "rank"):
+        raise ValueError(f"unknown base selection {config.base_select!r}: usage or rank")
     base = load_base(config.base)
-    room = config.bpe_size - 256
-    limit = room if config.base_max is None else min(room, config.base_max)
+    limit = None if config.base_select == "usage" else base_limit(config)
     return select_base(base, keep=config.base_keep, drop=config.base_drop, max_tokens=limit)
 
 
