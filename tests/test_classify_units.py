@@ -193,3 +193,26 @@ def test_pii_masks_public_addresses_and_formatted_phones_only():
     assert c == {"email": 1} and "<EMAIL>" in json.loads(new)[0]["content"]
     same = json.dumps([{"role": "user", "content": "nothing here"}])
     assert m.mask_json(same) == (same, {})
+
+
+# ---- heuristic filters follow language ID --------------------------------------------------
+
+FRENCH = ("Le conseil municipal a voté hier soir le budget de la commune pour l'année prochaine. "
+          "Les habitants pourront profiter d'une nouvelle bibliothèque et d'un parc rénové au centre du village.")
+
+
+def test_heuristic_filters_use_the_langid_language_when_it_ran():
+    import pyarrow as pa
+    from trivium.filters.heuristic import HeuristicFilterConfig, HeuristicFilters
+    from trivium.flows.stages.heuristic import HeuristicBatches
+
+    f = HeuristicFilters(HeuristicFilterConfig())
+    assert f.judge_one(FRENCH)[:2] == ("en", "en")  # the script guess calls all Latin text English
+    assert f.judge_one(FRENCH, "fr")[:2] == ("fr", "default")
+    assert f.judge([FRENCH], ["und"])[0][0] == "en"  # undetermined: back to the script guess
+
+    cols = {"id": ["a"], "text": [FRENCH], "source": ["s"], "lang": ["fr"], "meta": ["{}"]}
+    without = next(HeuristicBatches(HeuristicFilterConfig())(iter([pa.RecordBatch.from_pydict(cols)])))
+    assert without.column("lang").to_pylist() == ["en"]  # langid disabled: the foundation's guess
+    with_lid = pa.RecordBatch.from_pydict({**cols, "lang_score": [0.97]})
+    assert next(HeuristicBatches(HeuristicFilterConfig())(iter([with_lid]))).column("lang").to_pylist() == ["fr"]
