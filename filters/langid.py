@@ -186,7 +186,7 @@ class LanguageIdentifier:
         return out
 
 
-def conversation_text(messages: str | None, tools: str | None = None, limit: int = 4000) -> str:
+def conversation_text(messages: str | None, limit: int = 4000) -> str:
     """The natural-language content of an OpenAI-format conversation (tool schemas and arguments left out)."""
     if not messages:
         return ""
@@ -239,15 +239,13 @@ def language_verdict(lang: str, score: float, allow: dict[str, float]) -> str | 
 
 
 class LangIdJudge:
-    """`judge(texts, messages, tools) -> [(lang, score, reason)]` for a batch of documents."""
+    """`judge(texts, messages) -> [(lang, score, reason)]` for a batch of documents (messages: JSON or None)."""
 
     def __init__(self, config: LangIdConfig):
         self.config = config
         self.identifier = LanguageIdentifier(config.model_path, config.top_k, config.max_chars, config.script_check)
 
-    def judge(
-        self, texts: list[str | None], messages: list[str | None], tools: list[str | None] | None = None
-    ) -> list[tuple[str, float, str | None]]:
+    def judge(self, texts: list[str | None], messages: list[str | None]) -> list[tuple[str, float, str | None]]:
         from trivium.filters.heuristic import looks_like_code
 
         c = self.config
