@@ -128,19 +128,18 @@ def train(
     counts = None
     spark_info = None
     try:
+        if spark:  # counted by Spark tasks; the merges are learned here from the counts
+            from trivium.flows.progress import spark_progress
+            from trivium.flows.spark import JavaMissing, SparkConfig, get_spark
+            from trivium.tokenizer.counting import count_pretokens_spark
+
+            try:
+                session = get_spark(SparkConfig(master=master) if master else SparkConfig())
+            except JavaMissing as e:
+                _fail(str(e))
+            with spark_progress(session, _err, label="count pre-tokens"):
+                counts, spark_info = count_pretokens_spark(session, inputs, spec)
         with RichProgress(enabled=not quiet and not as_json) as progress:
-            if spark:
-                from trivium.flows.spark import JavaMissing, SparkConfig, get_spark
-                from trivium.tokenizer.counting import count_pretokens_spark
-
-                try:
-                    session = get_spark(SparkConfig(master=master) if master else SparkConfig())
-                except JavaMissing as e:
-                    _fail(str(e))
-                from trivium.flows.progress import spark_progress
-
-                with spark_progress(session, _err, label="count pre-tokens"):
-                    counts, spark_info = count_pretokens_spark(session, inputs, spec)
             tok, report = train_tokenizer(inputs, spec, config, progress=progress, counts=counts,
                                           show_hf_progress=not quiet and not as_json)
     except (FileNotFoundError, ValueError) as e:

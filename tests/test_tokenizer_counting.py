@@ -52,3 +52,22 @@ def test_spark_path_through_train_tokenizer(spark, small_inputs):
     direct, _ = train_tokenizer(small_inputs, spec, TrainConfig(vocab_size=1024))
     assert tok.to_str() == direct.to_str()
     assert report["learned_merges"] == 1024 - 512
+
+
+def test_cli_train_with_spark(spark, small_inputs, tmp_path):
+    from typer.testing import CliRunner
+
+    from trivium.flows.cli import app
+
+    out = tmp_path / "tok"
+    args = ["tokenizer", "train", "--spark", "--output", str(out), "--vocab-size", "1024", "--seed", "2", "--json"]
+    for p in small_inputs:
+        args += ["--input", p]
+    r = CliRunner().invoke(app, args)  # get_spark returns the suite's active session
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["spark"] is True and report["learned_merges"] == 1024 - 512
+    direct, _ = train_tokenizer(small_inputs, SampleSpec(seed=2), TrainConfig(vocab_size=1024))
+    from tokenizers import Tokenizer
+
+    assert Tokenizer.from_file(str(out / "tokenizer.json")).to_str() == direct.to_str()

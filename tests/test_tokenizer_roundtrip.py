@@ -196,3 +196,15 @@ def test_pre_tokenizer_is_the_one_in_the_tokenizer(tok):
     # the tokenizer's pre-tokenizer gives the same pieces as the training pre-tokenizer
     text = "Ab 12 中文，x\t\ty  \n"
     assert tok.pre_tokenizer.pre_tokenize_str(text) == build_pre_tokenizer().pre_tokenize_str(text)
+
+
+def test_encode_batch_helper(tok):
+    from trivium.tokenizer.export import encode_batch
+
+    texts = ["<|User|>hi", "plain 123", "中文<think>"]
+    plain = encode_batch(tok, texts)
+    allowed = encode_batch(tok, texts, allow_special=True)
+    assert all(i < VOCAB - 256 for ids in plain for i in ids)
+    assert allowed[0][0] == VOCAB - 256 + 2 and allowed[2][-1] == VOCAB - 256 + 4
+    assert [tok.decode(ids) for ids in plain] == texts
+    assert tok.encode_special_tokens is True  # restored

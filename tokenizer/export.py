@@ -94,3 +94,15 @@ def load_tokenizer(path: str) -> Tokenizer:
     if os.path.isdir(path):
         path = os.path.join(path, "tokenizer.json")
     return Tokenizer.from_file(path)
+
+
+def encode_batch(tok: Tokenizer, texts: list[str], *, allow_special: bool = False) -> list[list[int]]:
+    """Token ids of many texts, encoded in parallel on all cores (``tokenizers``' Rayon pool;
+    ``RAYON_NUM_THREADS`` caps it). Special-token strings in the text stay plain text unless
+    ``allow_special``."""
+    previous = tok.encode_special_tokens
+    tok.encode_special_tokens = not allow_special
+    try:
+        return [e.ids for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
+    finally:
+        tok.encode_special_tokens = previous
