@@ -8,7 +8,9 @@ with the Youtu pre-tokenizer and emits partial ``(pre-token, count)`` batches th
 from these counts (``train.train_from_counts``) gives the same merges as training on the
 same text directly, because both paths count the same pre-tokens with the same weights.
 
-The caller provides the ``SparkSession`` (``trivium.flows.spark.get_spark`` makes one).
+The caller provides the ``SparkSession`` (``trivium.flows.spark.get_spark`` makes one). The
+driver's fsspec defaults (``fsspec.config.conf``: S3 endpoint, keys) are re-applied in the
+tasks, so ``s3://`` inputs read the same on executors.
 """
 
 from __future__ import annotations
@@ -34,9 +36,25 @@ def _file_of(path: str, source: str, fmt: str, buckets: str) -> InputFile:
     return InputFile(path=path, source=source, fmt=fmt, buckets=tuple((a, b) for a, b in json.loads(buckets)))
 
 
-def _measure_fn(spec: SampleSpec):
+def _fsspec_options() -> dict[str, dict]:
+    """The driver's fsspec defaults (e.g. an S3 endpoint and keys), for the tasks."""
+    import fsspec
+
+    return {p: dict(kw) for p, kw in fsspec.config.conf.items()}
+
+
+def _apply_fsspec_options(options: dict[str, dict]) -> None:
+    import fsspec
+
+    for protocol, kwargs in options.items():
+        fsspec.config.conf.setdefault(protocol, {}).update(kwargs)
+
+
+def _measure_fn(spec: SampleSpec, options: dict[str, dict]):
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
+
+        _apply_fsspec_options(options)
 
         for batch in batches:
             sizes: Counter = Counter()
@@ -60,12 +78,14 @@ def _measure_fn(spec: SampleSpec):
     return fn
 
 
-def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc):
+def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict]):
     from .pretokenize import count_words
     from .special_tokens import split_on_special
 
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
+
+        _apply_fsspec_options(options)
 
         schema = pa.schema([("word", pa.string()), ("count", pa.int64())])
 
@@ -120,7 +140,7 @@ def measure_sources_spark(spark, files: list[InputFile], spec: SampleSpec, *, pa
     from pyspark.sql import functions as F
 
     df = _files_frame(spark, files, partitions)
-    out = df.mapInArrow(_measure_fn(spec), "source string, bucket string, bytes long")
+    out = df.mapInArrow(_measure_fn(spec, _fsspec_options()), "source string, bucket string, bytes long")
     rows = out.groupBy("source", "bucket").agg(F.sum("bytes").alias("bytes")).collect()
     return {(r["source"], r["bucket"]): int(r["bytes"]) for r in rows}
 
@@ -149,7 +169,7 @@ def count_pretokens_spark(
         rates = plan_rates(measure_sources_spark(spark, files, spec, partitions=partitions), spec) if spec.sample_bytes is not None else {}
     acc = _dict_accumulator(spark)
     df = _files_frame(spark, files, partitions)
-    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc), "word string, count long")
+    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc, _fsspec_options()), "word string, count long")
     totals = partial.groupBy("word").agg(F.sum("count").alias("count"))
     if min_count > 1:
         totals = totals.where(F.col("count") >= min_count)
