@@ -51,7 +51,14 @@ from trivium.flows.stage import ParquetPartReader, StageDef, with_outcome
 from trivium.kernels import minhash as mh
 
 INDEX_MANIFEST = "_index.json"
-SIG_DDL = "id string, length long, quality double, n_shingles int, keys array<long>, sig binary"
+# columns the signature pass appends to every document (dropped again before the stage's output)
+SIG_COLUMNS = (
+    ("_nd_length", "long"),
+    ("_nd_quality", "double"),
+    ("_nd_shingles", "int"),
+    ("_nd_keys", "array<long>"),
+    ("_nd_sig", "binary"),
+)
 
 
 class NearDedupConfig(NearDedupParams):
@@ -153,10 +160,11 @@ class Workdir:
         elsewhere (s3://: this environment has no hadoop-aws).
         """
         url = io.join(self.url, name)
-        if io.protocol_of(url) in ("file", "local", "hdfs"):
+        protocol = io.protocol_of(url)
+        if protocol in ("file", "local", "hdfs"):
             df.write.mode("overwrite").parquet(url)
             back = spark.read.parquet(url)
-            return back, back.count()
+            return back, _parquet_rows(url) if protocol != "hdfs" else back.count()
         files = write_parquet(df, url)
         return read_parquet(spark, [f for f, _ in files], df.schema), sum(n for _, n in files)
 
@@ -175,6 +183,17 @@ class Workdir:
         _remove(io.join(self.url, name))
 
 
+def _parquet_rows(url: str) -> int:
+    """Rows in the Parquet files of a folder, from their footers (no Spark job)."""
+    fs, path = io.fs_and_path(url)
+    total = 0
+    for p in fs.find(path):
+        if p.endswith(".parquet"):
+            with fs.open(p, "rb") as f:
+                total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
 def _remove(url: str) -> None:
     try:
         io.remove(url)
@@ -186,10 +205,15 @@ def _remove(url: str) -> None:
 
 
 class SignatureBatches:
-    """mapInArrow function: documents -> (id, length, quality, n_shingles, band keys, signature)."""
+    """mapInArrow function: each document plus its length, quality, shingle count, band keys and signature.
 
-    def __init__(self, params: NearDedupParams, quality_column: str | None, device: str = "cpu"):
+    One kernel call per Arrow batch. The signature itself is kept only where something reads it
+    (signature verification, the cross-run index); the band keys always.
+    """
+
+    def __init__(self, params: NearDedupParams, quality_column: str | None, device: str = "cpu", keep_sig: bool = True):
         self.params = params
+        self.keep_sig = keep_sig
         self.kparams = params.minhash_params()
         self.bands, self.rows = params.bands_rows()
         self.quality_column = quality_column
@@ -225,23 +249,19 @@ class SignatureBatches:
                 quality = batch.column(self.quality_column).cast(pa.float64())
             else:
                 quality = pa.nulls(n, pa.float64())
-            width = sig.shape[1] * sig.dtype.itemsize
-            sig_arr = pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(width), n, [None, pa.py_buffer(np.ascontiguousarray(sig).tobytes())]
-            ).cast(pa.binary())
+            if self.keep_sig:
+                width = sig.shape[1] * sig.dtype.itemsize
+                sig_arr = pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(width), n, [None, pa.py_buffer(np.ascontiguousarray(sig).tobytes())]
+                ).cast(pa.binary())
+            else:  # only signature verification and the cross-run index need the signature itself
+                sig_arr = pa.nulls(n, pa.binary())
             key_arr = pa.ListArray.from_arrays(
                 pa.array(np.arange(0, n * self.bands + 1, self.bands, dtype=np.int32)), pa.array(keys.ravel())
             )
+            added = [length, quality, pa.array(np.diff(offsets).astype(np.int32)), key_arr, sig_arr]
             yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column("id"),
-                    length,
-                    quality,
-                    pa.array(np.diff(offsets).astype(np.int32)),
-                    key_arr,
-                    sig_arr,
-                ],
-                names=["id", "length", "quality", "n_shingles", "keys", "sig"],
+                batch.columns + added, names=batch.schema.names + [name for name, _ in SIG_COLUMNS]
             )
 
 
@@ -421,7 +441,10 @@ def _representative_order(config: NearDedupConfig):
     return [old_first, F.col("quality").desc_nulls_last(), F.col("length").desc_nulls_last(), F.col("id").asc()]
 
 
-def _score_pairs(df, cand, sigs, nodes, config: NearDedupConfig):
+BROADCAST_ROWS = 2_000_000  # below this many rows, the small side of a join is broadcast
+
+
+def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
     """(src, dst, sim) for candidate pairs: exact Jaccard on the texts, the signature estimate, or null."""
     from pyspark.sql import functions as F
 
@@ -438,10 +461,15 @@ def _score_pairs(df, cand, sigs, nodes, config: NearDedupConfig):
         return sig_pairs.mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
     # pairs of this run's documents: exact Jaccard on the texts; a pair with an earlier run's
     # document (dst < 0: the bucket minimum) is checked on the stored signature, its text is not at hand
-    texts = df.select("id", "text", "messages") if "messages" in df.columns else df.select("id", "text")
-    if "messages" not in df.columns:
-        texts = texts.withColumn("messages", F.lit(None).cast("string"))
-    texts = sigs.select("nid", "id").join(texts, "id").drop("id")
+    msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
+    texts = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs)
+    # only the documents of candidate pairs: their ids are few, so they are broadcast and the texts
+    # of all the others never leave their partition
+    needed = cand.select(F.col("src").alias("nid")).union(
+        cand.where(F.col("dst") >= 0).select(F.col("dst").alias("nid"))
+    )
+    needed = needed.distinct()
+    texts = texts.join(F.broadcast(needed) if 2 * n_cand <= BROADCAST_ROWS else needed, "nid")
     ta = texts.select(F.col("nid").alias("src"), F.col("text").alias("text_a"), F.col("messages").alias("msg_a"))
     tb = texts.select(F.col("nid").alias("dst"), F.col("text").alias("text_b"), F.col("messages").alias("msg_b"))
     local = cand.where(F.col("dst") >= 0).join(ta, "src").join(tb, "dst")
@@ -453,8 +481,14 @@ def _score_pairs(df, cand, sigs, nodes, config: NearDedupConfig):
     return sims
 
 
+def _parse_type(ddl: str):
+    from pyspark.sql.types import StructType
+
+    return StructType.fromDDL(f"x {ddl}").fields[0].dataType
+
+
 def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: dict):
-    """(id, dup_cluster) of this run's documents to drop, and the signatures table."""
+    """(id, dup_cluster) of the documents to drop, the signatures table and the materialised documents."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
@@ -462,10 +496,25 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
     bands, rows = config.bands_rows()
     stats.update(bands=bands, rows=rows, threshold=config.threshold, num_perm=config.num_perm)
     t0 = time.time()
-    cols = [c for c in ("id", "text", "messages", config.quality_column) if c in df.columns]
+    # The documents are materialised once, with their signature columns: every later step (texts of
+    # candidate pairs, the stage's output) reads this checkpoint instead of the upstream stage.
     quality = config.quality_column if config.quality_column in df.columns else None
-    sigs = df.select(*cols).mapInArrow(SignatureBatches(config, quality, config.device), StructType.fromDDL(SIG_DDL))
-    sigs, n_docs = work.checkpoint(spark, sigs.withColumn("nid", F.monotonically_increasing_id()), "signatures")
+    keep_sig = config.verify == "signature" or bool(config.index_in) or bool(config.index_out)
+    batches = SignatureBatches(config, quality, config.device, keep_sig)
+    schema = StructType(list(df.schema.fields))
+    for name, ddl in SIG_COLUMNS:
+        schema = schema.add(name, _parse_type(ddl), True)
+    docs = df.mapInArrow(batches, schema).withColumn("_nd_nid", F.monotonically_increasing_id())
+    docs, n_docs = work.checkpoint(spark, docs, "documents")
+    sigs = docs.select(
+        F.col("_nd_nid").alias("nid"),
+        "id",
+        F.col("_nd_length").alias("length"),
+        F.col("_nd_quality").alias("quality"),
+        F.col("_nd_shingles").alias("n_shingles"),
+        F.col("_nd_keys").alias("keys"),
+        F.col("_nd_sig").alias("sig"),
+    )
     stats["signature_s"] = round(time.time() - t0, 3)
     # size the shuffles of what follows to the data (a few small tasks for a small corpus)
     session_parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
@@ -497,9 +546,9 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
     bucket_min = F.min("nid").over(Window.partitionBy("band", "key"))
     cand = buckets.withColumn("dst", bucket_min).where(F.col("nid") != F.col("dst"))
     cand = cand.select(F.col("nid").alias("src"), "dst").distinct()
-    scored = _score_pairs(df, cand, sigs, nodes, config)
-    scored, n_cand = work.checkpoint(spark, scored, "candidates")
+    cand, n_cand = work.checkpoint(spark, cand, "candidates")
     stats["candidate_pairs"] = n_cand
+    scored = _score_pairs(docs, cand, n_cand, nodes, config)
     edges = scored if config.verify == "none" else scored.where(F.col("sim") >= F.lit(config.threshold))
     comp = connected_components(
         spark, edges.select("src", "dst"), work, config.max_iterations, stats, config.cc_driver_edges
@@ -513,7 +562,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
         "id", F.col("_rep").alias("_dup_cluster")
     )
     stats["documents"] = n_docs
-    return dropped, sigs
+    return dropped, sigs, docs
 
 
 def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = None):
@@ -524,14 +573,16 @@ def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = No
     work = Workdir(config.checkpoint_dir)
     session_parts = spark.conf.get("spark.sql.shuffle.partitions")
     try:
-        dropped, sigs = find_duplicates(spark, df, config, work, stats)
+        dropped, sigs, docs = find_duplicates(spark, df, config, work, stats)
         if config.index_out:
             kept = sigs.where(F.col("n_shingles") > 0).join(dropped, "id", "left_anti")
             run = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
             stats["index_docs_written"] = write_index(kept, config.index_out, config, run)["docs"]
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", session_parts)
-    out = df.join(dropped, "id", "left")
+    small = stats.get("verified_pairs", BROADCAST_ROWS + 1) <= BROADCAST_ROWS  # dropped <= verified pairs
+    docs = docs.drop(*[c for c in docs.columns if c.startswith("_nd_")])
+    out = docs.join(F.broadcast(dropped) if small else dropped, "id", "left")
     return with_outcome(out, F.when(F.col("_dup_cluster").isNotNull(), F.lit(NEAR_DUPLICATE)))
 
 
