@@ -20,7 +20,8 @@ occurrences it touches, never a rescan of the corpus):
   right symbol) and the owning word of each position;
 * a pair table (``Dict[(left << 32) | right] -> pair index``) with live counts;
 * per pair, a singly linked list of candidate positions (appended when the pair is formed;
-  stale entries are skipped when the pair is merged);
+  stale entries are skipped when the pair is merged, and a merged pair's list nodes are
+  recycled through a free list);
 * a binary max-heap of ``(count, pair)`` with lazy invalidation: a popped entry whose count
   is stale is re-pushed with the live count when the count fell, or dropped when it rose
   (every increase pushes a fresh entry).
@@ -161,10 +162,10 @@ def _init(word_offsets, word_symbols, word_counts, vocab_cap):
     pa = np.empty(cap_pairs, dtype=np.int32)
     pb = np.empty(cap_pairs, dtype=np.int32)
     pcount = np.zeros(cap_pairs, dtype=np.int64)
-    phead = np.full(cap_pairs, -1, dtype=np.int64)
-    pstamp = np.full(cap_pairs, -1, dtype=np.int64)
+    phead = np.full(cap_pairs, -1, dtype=np.int32)
+    pstamp = np.full(cap_pairs, -1, dtype=np.int32)
     npos = np.empty(cap_nodes, dtype=np.int32)
-    nnext = np.empty(cap_nodes, dtype=np.int64)
+    nnext = np.empty(cap_nodes, dtype=np.int32)
     n_pairs = 0
     n_nodes = 0
     # build lists back to front so each list is in ascending position order
@@ -186,10 +187,10 @@ def _init(word_offsets, word_symbols, word_counts, vocab_cap):
                 pc2 = np.zeros(newcap, dtype=np.int64)
                 pc2[:n_pairs] = pcount[:n_pairs]
                 pcount = pc2
-                ph2 = np.full(newcap, -1, dtype=np.int64)
+                ph2 = np.full(newcap, -1, dtype=np.int32)
                 ph2[:n_pairs] = phead[:n_pairs]
                 phead = ph2
-                ps2 = np.full(newcap, -1, dtype=np.int64)
+                ps2 = np.full(newcap, -1, dtype=np.int32)
                 ps2[:n_pairs] = pstamp[:n_pairs]
                 pstamp = ps2
             p = n_pairs
@@ -204,7 +205,7 @@ def _init(word_offsets, word_symbols, word_counts, vocab_cap):
         n_nodes += 1
     cap_heap = max(1024, n_pairs * 2 + 1024)
     hc = np.empty(cap_heap, dtype=np.int64)
-    hp = np.empty(cap_heap, dtype=np.int64)
+    hp = np.empty(cap_heap, dtype=np.int32)
     nh = 0
     for p in range(n_pairs):
         if pcount[p] > 0:
@@ -222,7 +223,7 @@ def _merge_steps(
     max_steps, target_vocab, min_frequency,
     sym, nxt, prv, wid, word_counts,
     pair_index, pa, pb, pcount, phead, pstamp, n_pairs,
-    npos, nnext, n_nodes,
+    npos, nnext, n_nodes, free_state,
     hc, hp, nh,
     tok_pool, pool_used, tok_off, tok_len, n_tok, n_distinct, tok_hash,
     merges, n_merges, scratch,
@@ -260,11 +261,21 @@ def _merge_steps(
         a = pa[p]
         b = pb[p]
         need = 2 * L + 4
-        if (n_nodes + need > npos.shape[0] or nh + need > hc.shape[0] or n_pairs + need > pa.shape[0]
+        fresh = max(0, need - free_state[1] - L)  # nodes beyond the free list (this list is freed below)
+        if (n_nodes + fresh > npos.shape[0] or nh + need > hc.shape[0] or n_pairs + need > pa.shape[0]
                 or n_tok + 1 >= tok_off.shape[0] or merges.shape[0] <= n_merges
                 or pool_used + tok_len[a] + tok_len[b] > tok_pool.shape[0]):
             return GROW, nh, n_pairs, n_nodes, pool_used, n_tok, n_distinct, n_merges, need
         nh = _heap_pop(hc, hp, nh, pa, pb)
+        # this pair's position list is consumed: its nodes go to the free list
+        node = phead[p]
+        while node >= 0:
+            following = nnext[node]
+            nnext[node] = free_state[0]
+            free_state[0] = node
+            free_state[1] += 1
+            node = following
+        phead[p] = -1
         # result token: reuse an existing id when the bytes already name a token
         la = tok_len[a]
         lb = tok_len[b]
@@ -334,10 +345,16 @@ def _merge_steps(
                     phead[q] = -1
                     pstamp[q] = -1
                 pcount[q] += cnt
-                npos[n_nodes] = hprev
-                nnext[n_nodes] = phead[q]
-                phead[q] = n_nodes
-                n_nodes += 1
+                if free_state[0] >= 0:
+                    nd = free_state[0]
+                    free_state[0] = nnext[nd]
+                    free_state[1] -= 1
+                else:
+                    nd = n_nodes
+                    n_nodes += 1
+                npos[nd] = hprev
+                nnext[nd] = phead[q]
+                phead[q] = nd
                 if pstamp[q] != stamp:
                     pstamp[q] = stamp
             if k >= 0:
@@ -357,10 +374,16 @@ def _merge_steps(
                     phead[q] = -1
                     pstamp[q] = -1
                 pcount[q] += cnt
-                npos[n_nodes] = i
-                nnext[n_nodes] = phead[q]
-                phead[q] = n_nodes
-                n_nodes += 1
+                if free_state[0] >= 0:
+                    nd = free_state[0]
+                    free_state[0] = nnext[nd]
+                    free_state[1] -= 1
+                else:
+                    nd = n_nodes
+                    n_nodes += 1
+                npos[nd] = i
+                nnext[nd] = phead[q]
+                phead[q] = nd
                 if pstamp[q] != stamp:
                     pstamp[q] = stamp
             # merge in place: i becomes z, j is unlinked
@@ -370,7 +393,6 @@ def _merge_steps(
             if k >= 0:
                 prv[k] = i
         pcount[p] = 0
-        phead[p] = -1
         # push a fresh heap entry for every pair that grew in this merge
         for t in range(L):
             i = scratch[t]
@@ -455,6 +477,7 @@ class BPEKernel:
         self.merges = np.zeros((1024, 3), dtype=np.int32)
         self.n_merges = 0
         self.scratch = np.zeros(1024, dtype=np.int32)
+        self.free_state = np.array([-1, 0], dtype=np.int64)  # free-list head, length
         self.finished = False
 
     def run(self, max_steps: int = 1 << 62) -> int:
@@ -468,7 +491,7 @@ class BPEKernel:
                 remaining, self.target_vocab, self.min_frequency,
                 self.sym, self.nxt, self.prv, self.wid, self.word_counts,
                 self.pair_index, self.pa, self.pb, self.pcount, self.phead, self.pstamp, self.n_pairs,
-                self.npos, self.nnext, self.n_nodes,
+                self.npos, self.nnext, self.n_nodes, self.free_state,
                 self.hc, self.hp, self.nh,
                 self.tok_pool, self.pool_used, self.tok_off, self.tok_len, self.n_tok, self.n_distinct,
                 self.tok_hash, self.merges, self.n_merges, self.scratch,

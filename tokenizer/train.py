@@ -254,7 +254,8 @@ def byte_symbols() -> list[str]:
     return sorted(bytes_to_unicode().values())
 
 
-def _segment_bytes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _segment_bytes(words: list[str], chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Byte ids (0..255, code-point order of the byte symbols) of every word, flattened."""
     symbols = byte_symbols()
     lut = np.full(0x200, -1, dtype=np.int32)
     for i, s in enumerate(symbols):
@@ -262,13 +263,17 @@ def _segment_bytes(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
     offs = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(lens, out=offs[1:])
-    cps = np.frombuffer("".join(words).encode("utf-32-le"), dtype=np.uint32)
-    if cps.size and cps.max() >= lut.shape[0]:
-        raise ValueError("pre-token outside the byte-level alphabet")
-    syms = lut[cps]
-    if syms.size and syms.min() < 0:
-        raise ValueError("pre-token outside the byte-level alphabet")
-    return offs, syms.astype(np.int32)
+    syms = np.empty(int(offs[-1]), dtype=np.int32)
+    for start in range(0, len(words), chunk):  # bounded temporaries
+        part = words[start : start + chunk]
+        cps = np.frombuffer("".join(part).encode("utf-32-le"), dtype=np.uint32)
+        if cps.size and cps.max() >= lut.shape[0]:
+            raise ValueError("pre-token outside the byte-level alphabet")
+        ids = lut[cps]
+        if ids.size and ids.min() < 0:
+            raise ValueError("pre-token outside the byte-level alphabet")
+        syms[offs[start] : offs[start] + ids.size] = ids
+    return offs, syms
 
 
 def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
