@@ -2,7 +2,8 @@
 
 A tokenizer to evaluate is an exported trivium directory, any ``tokenizer.json`` or a
 tiktoken rank file (encoded with ``tiktoken`` itself, offline, with the split pattern that
-goes with the file). All text is encoded as plain text: special-token strings inside a
+goes with the file; without ``tiktoken`` installed, with trivium's own loader into
+``tokenizers``). All text is encoded as plain text: special-token strings inside a
 document are never turned into special ids, for any tokenizer, so the comparison is fair.
 
 Per group (overall, bucket, bucket/language, source) and tokenizer: tokens, bytes per token,
@@ -65,9 +66,12 @@ def load_eval_tokenizer(path: str, name: str | None = None) -> EvalTokenizer:
         head = fh.read(64).lstrip()
     if head.startswith(b"{"):
         return _hf_eval_tokenizer(label, Tokenizer.from_file(path), "tokenizers")
-    from .tiktoken_loader import tiktoken_encoding
+    from .tiktoken_loader import tiktoken_encoding, tiktoken_to_tokenizer
 
-    enc = tiktoken_encoding(path)
+    try:
+        enc = tiktoken_encoding(path)
+    except ImportError:  # tiktoken is a test dependency: our own loader gives the same ids
+        return _hf_eval_tokenizer(label, tiktoken_to_tokenizer(path), "tiktoken-file")
     threads = os.cpu_count() or 1
 
     def encode(texts: list[str]) -> list[list[int]]:
