@@ -61,7 +61,8 @@ def corpus(tmp_path: Path) -> Path:
          "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]}
         for i in range(50)
     ]
-    _write_jsonl(root / "agent" / "part-0.jsonl", agent + ["{not json", json.dumps({"id": "x", "text": None})])
+    _write_jsonl(root / "agent" / "part-0.jsonl", agent + ["{not json", json.dumps({"id": "x", "text": None}),
+                                                         '{"id": "s", "text": "lone \\udc80 surrogate", "source": "web"}'])
     (root / "sources.json").write_text(json.dumps({"web": {"bucket": "commonsense"}, "math": {"bucket": "stem"},
                                                    "code": {"bucket": "code"}, "agent": {"bucket": "agentic"}}))
     return root
@@ -81,9 +82,10 @@ def test_reads_formats_buckets_and_counts_bad_rows(corpus: Path):
     stats = ReadStats()
     docs = list(iter_documents(files, stats))
     by_source = Counter(d.source for d in docs)
-    assert by_source == {"web": 400, "math": 200, "code": 100, "agent": 50}
+    assert by_source == {"web": 401, "math": 200, "code": 100, "agent": 50}
     assert {d.source: d.bucket for d in docs} == {"web": "commonsense", "math": "stem", "code": "code", "agent": "agentic"}
     assert stats.bad_lines == 1 and stats.no_text == 1  # never fatal, always counted
+    assert stats.repaired == 1 and next(d for d in docs if d.id == "s").text == "lone \ufffd\ufffd\ufffd surrogate"
     agent = next(d for d in docs if d.source == "agent")
     assert agent.text == render_conversation(
         [{"role": "user", "content": "weather 0?"},
@@ -136,7 +138,7 @@ def test_weights_and_sample_size(corpus: Path):
 
 def test_weight_zero_and_no_sample_bytes(corpus: Path):
     got = Counter(d.source for d, m in sample_documents([str(corpus)], SampleSpec(weights={"code": 0, "agentic": 2})) for _ in range(m))
-    assert got["code"] == 0 and got["agent"] == 100 and got["web"] == 400
+    assert got["code"] == 0 and got["agent"] == 100 and got["web"] == 401
 
 
 def test_holdout_is_disjoint_from_training(corpus: Path):

@@ -112,7 +112,7 @@ def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: 
                         yield emit(counts)
                         counts = Counter()
                 if stats_acc is not None:
-                    stats_acc.add({"files": 1, "docs": st.docs, "bad_lines": st.bad_lines, "no_text": st.no_text,
+                    stats_acc.add({"files": 1, "docs": st.docs, "bad_lines": st.bad_lines, "no_text": st.no_text, "repaired": st.repaired,
                                    "bytes": st.bytes, "sample_docs": selected_docs, "sample_bytes": selected_bytes})
         if counts:
             yield emit(counts)

@@ -74,12 +74,13 @@ class ReadStats:
     docs: int = 0
     bad_lines: int = 0
     no_text: int = 0
+    repaired: int = 0  # texts with lone surrogates, replaced by U+FFFD
     bytes: int = 0
     file_errors: list[str] = field(default_factory=list)  # files that could not be read to the end
     by_source: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # docs, bytes
 
     def add(self, other: "ReadStats") -> None:
-        for k in ("files", "rows", "docs", "bad_lines", "no_text", "bytes"):
+        for k in ("files", "rows", "docs", "bad_lines", "no_text", "repaired", "bytes"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.file_errors.extend(other.file_errors)
         for s, (d, b) in other.by_source.items():
@@ -93,6 +94,7 @@ class ReadStats:
             "docs": self.docs,
             "bad_lines": self.bad_lines,
             "no_text": self.no_text,
+            "repaired": self.repaired,
             "bytes": self.bytes,
             "file_errors": list(self.file_errors),
             "by_source": {s: {"docs": d, "bytes": b} for s, (d, b) in sorted(self.by_source.items())},
@@ -272,11 +274,16 @@ def iter_file_documents(f: InputFile, stats: ReadStats | None = None) -> Iterato
             if not text:
                 stats.no_text += 1
                 continue
+            try:
+                n = len(text.encode("utf-8"))
+            except UnicodeEncodeError:  # lone surrogates from JSON escapes: not encodable text
+                text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+                n = len(text.encode("utf-8"))
+                stats.repaired += 1
             source = row.get("source") if isinstance(row.get("source"), str) and row.get("source") else f.source
             doc_id = row.get("id")
             doc_id = str(doc_id) if doc_id is not None else f"{f.path}#{i}"
             doc = Document(source=source, bucket=f.bucket_of(source, row), id=doc_id, text=text, lang=_row_lang(row))
-            n = len(text.encode("utf-8", errors="surrogatepass"))
             stats.docs += 1
             stats.bytes += n
             stats.by_source[source][0] += 1
