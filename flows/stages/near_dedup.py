@@ -33,12 +33,11 @@ import atexit
 import hashlib
 import json
 import math
-import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -142,16 +141,28 @@ def read_parquet(spark, files: list[str], schema):
 
 
 class Workdir:
-    """Checkpoint folder of one build; removed at exit (the stage's output reads the last checkpoint)."""
+    """Checkpoint folder of one build.
+
+    The stage's output DataFrame reads the checkpoints, so they must outlive `build()`: a folder is
+    removed when the next near-dedup build of the process starts (stages run one after the other,
+    so the earlier stage has been written by then) or at the latest when the process exits.
+    """
+
+    _open: ClassVar[list[str]] = []
 
     def __init__(self, base: str | None):
         if base is None:
-            base = tempfile.mkdtemp(prefix="trivium-near-dedup-")
-            atexit.register(shutil.rmtree, base, True)
-            self.url = base
+            self.url = tempfile.mkdtemp(prefix="trivium-near-dedup-")
         else:
             self.url = io.join(base, f"near-dedup-{uuid.uuid4().hex[:12]}")
-            atexit.register(_remove, self.url)
+        Workdir._open.append(self.url)
+        atexit.register(_remove, self.url)
+
+    @classmethod
+    def release_earlier(cls) -> None:
+        """Remove the folders of earlier builds of this process."""
+        while cls._open:
+            _remove(cls._open.pop())
 
     def checkpoint(self, spark, df, name: str):
         """Write `df` and read it back (lineage cut); returns (DataFrame, rows).
@@ -570,6 +581,7 @@ def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = No
     from pyspark.sql import functions as F
 
     stats = {} if stats is None else stats
+    Workdir.release_earlier()
     work = Workdir(config.checkpoint_dir)
     session_parts = spark.conf.get("spark.sql.shuffle.partitions")
     try:
