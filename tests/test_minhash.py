@@ -22,12 +22,28 @@ from trivium.kernels import minhash as mh
 ALPHABET = st.sampled_from(
     list("abcdefghij ABCDEFG 0123456789 .,;:!?'\"-_()\n\t")
     + list("中文維基百科是一個自由的百科全書とうきょうカタカナ한국어ภาษาไทย")
-    + ["😀", "🎉", "👍🏽", "👨\u200d👩\u200d👧", "❤\ufe0f", "Ａ", "ｂ", "１", "é", "e\u0301", "ß", "İ", "Σ", "\u00ad", "\u3000"]
+    + [
+        "😀",
+        "🎉",
+        "👍🏽",
+        "👨\u200d👩\u200d👧",
+        "❤\ufe0f",
+        "Ａ",
+        "ｂ",
+        "１",
+        "é",
+        "e\u0301",
+        "ß",
+        "İ",
+        "Σ",
+        "\u00ad",
+        "\u3000",
+    ]
 )
 TEXTS = st.lists(ALPHABET, max_size=120).map("".join)
-WORDY = st.lists(st.sampled_from(["the", "cat", "sat", "on", "mat", "中", "文", "😀", "Ｆｏｏ", "naïve", ",", " "]), max_size=60).map(
-    " ".join
-)
+WORDY = st.lists(
+    st.sampled_from(["the", "cat", "sat", "on", "mat", "中", "文", "😀", "Ｆｏｏ", "naïve", ",", " "]), max_size=60
+).map(" ".join)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -85,8 +101,14 @@ def test_reference_equals_datasketch_default_hash(texts, scheme, tokenizer, ngra
     num_perm=st.integers(1, 130),
     seed=st.integers(0, 2**31 - 1),
 )
-@example(texts=["", None, "one", "中文維基百科", "😀🎉", "a b c d e f g h"], scheme="affine64", tokenizer="word", ngram=5,
-         num_perm=112, seed=1)
+@example(
+    texts=["", None, "one", "中文維基百科", "😀🎉", "a b c d e f g h"],
+    scheme="affine64",
+    tokenizer="word",
+    ngram=5,
+    num_perm=112,
+    seed=1,
+)
 def test_fast_path_equals_reference_and_datasketch(texts, scheme, tokenizer, ngram, num_perm, seed):
     """The Numba path == the reference with the same (xxh64) hash == datasketch fed that hash."""
     params = mh.MinHashParams(num_perm=num_perm, ngram=ngram, tokenizer=tokenizer, seed=seed, scheme=scheme)
@@ -193,8 +215,10 @@ def test_estimated_jaccard_within_binomial_error():
     # ~95% of a binomial falls within 2 sigma; allow for the sample size
     assert within_2sigma / len(pairs) >= 0.88
     assert abs(float(np.mean(z_scores))) < 0.4  # unbiased
-    sims = [mh.jaccard(hashes[offsets[2 * k] : offsets[2 * k + 1]], hashes[offsets[2 * k + 1] : offsets[2 * k + 2]])
-            for k in range(len(pairs))]
+    sims = [
+        mh.jaccard(hashes[offsets[2 * k] : offsets[2 * k + 1]], hashes[offsets[2 * k + 1] : offsets[2 * k + 2]])
+        for k in range(len(pairs))
+    ]
     assert min(sims) < 0.2 and max(sims) > 0.9  # the sample does span the range
 
 
