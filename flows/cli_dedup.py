@@ -77,7 +77,8 @@ def dedup(
         "index_out": io.join(output, "_index") if write_index else None,
     }
     try:
-        stage_cfg = NearDedupConfig.model_validate(cfg.near_dedup.model_dump() | overrides)
+        # dict(model), not model_dump(): the fields excluded from the config hash (checkpoint_dir, device, ...) stay
+        stage_cfg = NearDedupConfig.model_validate(dict(cfg.near_dedup) | overrides)
     except ValidationError as e:
         _fail("; ".join(f"{'.'.join(map(str, x['loc'])) or 'options'}: {x['msg']}" for x in e.errors()))
     if master:
