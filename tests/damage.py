@@ -10,24 +10,34 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-SENTENCES = [
-    "The river rose through the night and by morning the lower fields were under water.",
-    "Farmers moved their animals to the ridge, and the school opened its hall to families.",
-    "Volunteers from the next town arrived with boats, blankets and several large pots of soup.",
-    "By the afternoon the council had set up a centre where people could ask for help.",
-    "Engineers said the old levee had held for forty years before the storm finally broke it.",
-    "Many residents were worried about their crops, since the harvest was only weeks away.",
-    "The weather service expects the water to fall slowly over the coming week.",
-    "Local shops stayed open late so that people could buy food, batteries and dry clothes.",
-    "A spokesman for the county thanked everyone who had given time, money or a spare room.",
-    "Insurance assessors will visit the worst affected streets once the roads are safe again.",
+_ADJ = "quiet busy early late broken narrow wide green cold warm heavy bright muddy steep small large old new".split()
+_NOUN = ("farmer council river bridge school market harbour village engineer teacher doctor ferry orchard "
+         "library station factory museum garden mayor storm").split()
+_VERB = "repaired visited crossed painted opened closed inspected described rebuilt measured".split()
+# No template has three fixed words in a row, so no 5-gram repeats inside or across documents.
+_TEMPLATES = [
+    "The {a} {n} {v} the {b} {m}.",
+    "A {a} {m} and the {n} {v} {b} {o} work.",
+    "Then the {n} {v} a {b} {o} near the {m}.",
+    "Every {a} {n} {v} some {b} {m} for the {o}.",
+    "Later, that {a} {o} {v} our {b} {n} and {m}.",
 ]
-GOOD_TEXT = " ".join(SENTENCES)
 
 
 def good(i: int, prefix: str = "good") -> dict:
-    k = i % len(SENTENCES)
-    return {"id": f"{prefix}-{i}", "text": " ".join(SENTENCES[k:] + SENTENCES[:k]) + f" This was report number {i}."}
+    """A plausible news-like paragraph, different enough from every other `good(j)` to be no near-duplicate."""
+    import random
+
+    rng = random.Random(i)
+    sentences = [
+        rng.choice(_TEMPLATES).format(a=rng.choice(_ADJ), b=rng.choice(_ADJ), n=rng.choice(_NOUN),
+                                       m=rng.choice(_NOUN), o=rng.choice(_NOUN), v=rng.choice(_VERB))
+        for _ in range(12)
+    ]
+    return {"id": f"{prefix}-{i}", "text": " ".join(sentences) + f" This was report number {i}."}
+
+
+GOOD_TEXT = good(10_000)["text"]
 
 
 def _jsonl(rows: list[dict]) -> bytes:
