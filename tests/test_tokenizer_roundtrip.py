@@ -208,3 +208,41 @@ def test_encode_batch_helper(tok):
     assert allowed[0][0] == VOCAB - 256 + 2 and allowed[2][-1] == VOCAB - 256 + 4
     assert [tok.decode(ids) for ids in plain] == texts
     assert tok.encode_special_tokens is True  # restored
+
+
+def _hf_counts(texts):
+    from collections import Counter
+
+    pt = build_pre_tokenizer()
+    c = Counter()
+    for t in texts:
+        c.update(w for w, _ in pt.pre_tokenize_str(t))
+    return c
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(), mixed, han_text, st.text(alphabet=st.characters(min_codepoint=0x2000)))), st.integers(1, 3))
+def test_fast_counting_equals_the_tokenizers_pre_tokenizer(texts, weight):
+    """count_words' regex twin (with its fallback for Unicode-version differences) counts
+    exactly the pre-tokens the tokenizers pre-tokenizer produces."""
+    expected = _hf_counts(texts)
+    got = count_words(texts, weight=weight)
+    assert got == {k: v * weight for k, v in expected.items()}
+
+
+def test_twin_falls_back_on_unicode_version_differences():
+    from trivium.tokenizer.pretokenize import install_twin_ranges, twin_ranges, twin_unsafe
+
+    ranges = twin_ranges()
+    assert ranges is not None and twin_unsafe() is not None
+    if ranges:  # these code points go through tokenizers itself
+        a, b = ranges[-1]
+        text = f"x{chr(a)}y {chr(b)}1"
+        assert twin_unsafe().search(text) is not None
+        assert count_words([text]) == _hf_counts([text])
+    install_twin_ranges([(0x41, 0x41)])  # as shipped from a Spark driver
+    try:
+        assert twin_unsafe().search("A") is not None and twin_unsafe().search("b") is None
+    finally:
+        install_twin_ranges(None)
+    assert twin_ranges() == ranges

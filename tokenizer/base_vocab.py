@@ -45,7 +45,7 @@ from functools import lru_cache
 
 import regex
 
-from .pretokenize import regex_pieces, unicode_to_bytes
+from .pretokenize import pretokenize_text, regex_pieces, twin_unsafe, unicode_to_bytes
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,9 @@ def _text_pred(fn: Callable[[str], bool]) -> Predicate:
 
 
 def _splits(text: str) -> bool:
+    unsafe = twin_unsafe()
+    if unsafe is None or unsafe.search(text) is not None:
+        return len(pretokenize_text(text)) != 1
     return len(regex_pieces(text)) != 1
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .pretokenize import twin_ranges
 from .sample import InputFile, ReadStats, SampleSpec, discover_files, is_heldout, iter_file_documents, plan_rates, select
 
 FLUSH_ENTRIES = 200_000  # partial counts per task before a batch is emitted
@@ -78,14 +79,15 @@ def _measure_fn(spec: SampleSpec, options: dict[str, dict]):
     return fn
 
 
-def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict]):
-    from .pretokenize import count_words
+def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict], twin):
+    from .pretokenize import count_words, install_twin_ranges
     from .special_tokens import split_on_special
 
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
         _apply_fsspec_options(options)
+        install_twin_ranges(twin)  # the driver's fast-path table: nothing to compute on executors
 
         schema = pa.schema([("word", pa.string()), ("count", pa.int64())])
 
@@ -169,7 +171,7 @@ def count_pretokens_spark(
         rates = plan_rates(measure_sources_spark(spark, files, spec, partitions=partitions), spec) if spec.sample_bytes is not None else {}
     acc = _dict_accumulator(spark)
     df = _files_frame(spark, files, partitions)
-    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc, _fsspec_options()), "word string, count long")
+    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc, _fsspec_options(), twin_ranges()), "word string, count long")
     totals = partial.groupBy("word").agg(F.sum("count").alias("count"))
     if min_count > 1:
         totals = totals.where(F.col("count") >= min_count)
