@@ -246,3 +246,19 @@ def test_twin_falls_back_on_unicode_version_differences():
     finally:
         install_twin_ranges(None)
     assert twin_ranges() == ranges
+
+
+def test_parallel_counting_equals_serial_and_tokenizers():
+    from collections import Counter
+
+    from trivium.tokenizer.train import count_pieces
+
+    texts = _texts(600)
+    pieces = [(t, 1 + i % 3) for i, t in enumerate(texts)] + [(texts[0], 5)] * 10  # repeated documents
+    parallel = count_pieces(pieces, workers=2, batch_bytes=5_000)  # many batches, two processes
+    serial = count_pieces(pieces, workers=1)
+    expected: Counter = Counter()
+    for t, m in pieces:
+        for w, c in _hf_counts([t]).items():
+            expected[w] += c * m
+    assert parallel == serial == expected

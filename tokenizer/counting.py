@@ -80,7 +80,7 @@ def _measure_fn(spec: SampleSpec, options: dict[str, dict]):
 
 
 def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict], twin):
-    from .pretokenize import count_words, install_twin_ranges
+    from .pretokenize import PretokenCounter, install_twin_ranges
     from .special_tokens import split_on_special
 
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
@@ -95,7 +95,7 @@ def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: 
             words = list(counts)
             return pa.RecordBatch.from_pydict({"word": words, "count": [counts[w] for w in words]}, schema=schema)
 
-        counts: Counter = Counter()
+        counter = PretokenCounter()
         for batch in batches:
             for row in batch.to_pylist():
                 f = _file_of(row["path"], row["source"], row["fmt"], row["buckets"])
@@ -109,15 +109,15 @@ def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: 
                     selected_docs += 1
                     selected_bytes += m * len(doc.text.encode("utf-8", "surrogatepass"))
                     for piece in split_on_special(doc.text):
-                        count_words([piece], weight=m, into=counts)
-                    if len(counts) >= FLUSH_ENTRIES:
-                        yield emit(counts)
-                        counts = Counter()
+                        counter.add(piece, m)
+                    if len(counter) >= FLUSH_ENTRIES:
+                        yield emit(counter.result())
                 if stats_acc is not None:
-                    stats_acc.add({"files": 1, "docs": st.docs, "bad_lines": st.bad_lines, "no_text": st.no_text, "repaired": st.repaired,
-                                   "bytes": st.bytes, "sample_docs": selected_docs, "sample_bytes": selected_bytes})
-        if counts:
-            yield emit(counts)
+                    stats_acc.add({"files": 1, "docs": st.docs, "bad_lines": st.bad_lines, "no_text": st.no_text,
+                                   "repaired": st.repaired, "bytes": st.bytes, "sample_docs": selected_docs,
+                                   "sample_bytes": selected_bytes})
+        if len(counter):
+            yield emit(counter.result())
 
     return fn
 

@@ -93,35 +93,57 @@ def pretokenize_text(text: str) -> list[str]:
     return [bytes_to_text(w) for w in pretokenize_words(text)]
 
 
-def count_words(texts: Iterable[str], weight: int = 1, into: Counter | None = None) -> Counter:
-    """Count byte-level pre-tokens of ``texts`` (each occurrence counts ``weight``).
+class PretokenCounter:
+    """Accumulates byte-level pre-token counts over many texts.
 
     Texts are split with ``regex_pieces`` (the same pieces, about twice as fast) unless
     they hold a character on which the ``regex`` module and ``tokenizers``' Oniguruma
-    disagree about a Unicode class (newer Unicode versions: see ``twin_unsafe``); those
-    go through the ``tokenizers`` pre-tokenizer itself.
+    disagree about a Unicode class (they follow different Unicode versions: see
+    ``twin_ranges``); those go through the ``tokenizers`` pre-tokenizer itself. Pieces are
+    counted as Unicode strings and mapped to byte-level symbols once each, in ``result``.
     """
-    counts: Counter = into if into is not None else Counter()
-    pt = _cached_pre_tokenizer()
-    unsafe = twin_unsafe()
-    pieces: Counter = Counter()  # Unicode pieces; mapped to byte-level symbols once each
-    for text in texts:
+
+    def __init__(self) -> None:
+        self._pt = _cached_pre_tokenizer()
+        self._unsafe = twin_unsafe()
+        self._pieces: Counter = Counter()  # Unicode pieces (fast path)
+        self._words: Counter = Counter()  # byte-level words (tokenizers path)
+
+    def add(self, text: str, weight: int = 1) -> None:
         if not text:
-            continue
-        if unsafe is not None and unsafe.search(text) is None:
+            return
+        if self._unsafe is not None and self._unsafe.search(text) is None:
             words = regex_pieces(text)
-            target = pieces
+            target = self._pieces
         else:
-            words = [w for w, _ in pt.pre_tokenize_str(text)]
-            target = counts
+            words = [w for w, _ in self._pt.pre_tokenize_str(text)]
+            target = self._words
         if weight == 1:
             target.update(words)
         else:
             for w, c in Counter(words).items():
                 target[w] += c * weight
-    for p, c in pieces.items():
-        counts[bytes_to_symbols(p.encode("utf-8"))] += c
-    return counts
+
+    def __len__(self) -> int:
+        """Distinct entries held (an upper bound on distinct pre-tokens)."""
+        return len(self._pieces) + len(self._words)
+
+    def result(self, into: Counter | None = None) -> Counter:
+        counts: Counter = into if into is not None else Counter()
+        counts.update(self._words)
+        for p, c in self._pieces.items():
+            counts[bytes_to_symbols(p.encode("utf-8"))] += c
+        self._pieces = Counter()
+        self._words = Counter()
+        return counts
+
+
+def count_words(texts: Iterable[str], weight: int = 1, into: Counter | None = None) -> Counter:
+    """Count byte-level pre-tokens of ``texts`` (each occurrence counts ``weight``)."""
+    counter = PretokenCounter()
+    for text in texts:
+        counter.add(text, weight)
+    return counter.result(into)
 
 
 # --- GPT-2 byte <-> unicode table (the ByteLevel alphabet) -----------------------------

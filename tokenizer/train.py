@@ -22,7 +22,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +31,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 from trivium.kernels.bpe import BPEKernel, apply_merges
 
 from .base_vocab import SelectedBase, load_base, prune_by_usage, select_base
-from .pretokenize import build_pre_tokenizer, bytes_to_symbols, bytes_to_unicode, count_words, symbols_to_bytes
+from .pretokenize import PretokenCounter, build_pre_tokenizer, bytes_to_symbols, bytes_to_unicode, symbols_to_bytes
 from .sample import Document, InputFile, ReadStats, SampleSpec, discover_files, measure_sources, plan_rates, select, iter_file_documents
 from .special_tokens import VOCAB_SIZE, bpe_size_for, special_tokens, split_on_special
 
@@ -97,73 +96,113 @@ def document_pieces(doc: Document) -> list[str]:
     return split_on_special(doc.text)
 
 
-def _count_batch(batch: list[tuple[str, int]]) -> Counter:
-    counts: Counter = Counter()
-    for text, m in batch:
-        count_words([text], weight=m, into=counts)
-    return counts
+def _count_worker(inq, outq) -> None:
+    """Worker process: count every batch it receives, send the total once at the end."""
+    counter = PretokenCounter()
+    try:
+        while True:
+            batch = inq.get()
+            if batch is None:
+                break
+            for text, m in batch:
+                counter.add(text, m)
+        outq.put(("ok", counter.result()))
+    except BaseException as exc:  # reported to the parent, which raises
+        outq.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    import multiprocessing as mp
-
-    # fork where available: workers only run the pre-tokenizer (no Rust thread pool), and
-    # unlike spawn it does not re-import the caller's __main__
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+def _dedup_batches(pieces: Iterable[tuple[str, int]], batch_bytes: int) -> Iterator[list[tuple[str, int]]]:
+    """Batches of about ``batch_bytes`` characters; identical texts within a batch merged
+    (their multiplicities added), so repeated documents are pre-tokenized once."""
+    batch: dict[str, int] = {}
+    size = 0
+    for text, m in pieces:
+        if text in batch:
+            batch[text] += m
+            continue
+        batch[text] = m
+        size += len(text)
+        if size >= batch_bytes:
+            yield list(batch.items())
+            batch, size = {}, 0
+    if batch:
+        yield list(batch.items())
 
 
 def count_pieces(
     pieces: Iterable[tuple[str, int]],
     *,
     workers: int = 0,
-    batch_bytes: int = 2_000_000,
+    batch_bytes: int = 1_000_000,
     progress: Progress | None = None,
 ) -> Counter:
-    """Count byte-level pre-tokens of ``(text, multiplicity)`` pieces, in parallel."""
-    progress = progress or NullProgress()
-    workers = workers or os.cpu_count() or 1
-    total: Counter = Counter()
-    if workers <= 1:
-        for text, m in pieces:
-            count_words([text], weight=m, into=total)
-        return total
-    pool = None
-    pending: set = set()
-    batch: list[tuple[str, int]] = []
-    size = 0
+    """Count byte-level pre-tokens of ``(text, multiplicity)`` pieces in worker processes.
 
-    def drain(block: bool) -> None:
-        nonlocal pending
-        if not pending:
-            return
-        done, pending = wait(pending, return_when=FIRST_COMPLETED) if block else (
-            {f for f in pending if f.done()}, {f for f in pending if not f.done()})
-        for f in done:
-            total.update(f.result())
+    Each worker keeps its own counts and sends them once, so the parent (which reads
+    and renders the documents) merges ``workers`` tables, not one per batch. Small inputs
+    are counted in this process. Identical texts inside a batch are pre-tokenized once.
+    """
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    workers = workers or os.cpu_count() or 1
+    it = _dedup_batches(pieces, batch_bytes)  # identical pieces (repeated documents) counted once
+    first = next(it, [])
+    second = next(it, None)
+    if second is None or workers <= 1:  # small inputs: no processes
+        counter = PretokenCounter()
+        for batch in ([first] if second is None else [first, second]):
+            for text, m in batch:
+                counter.add(text, m)
+        for batch in it:
+            for text, m in batch:
+                counter.add(text, m)
+        return counter.result()
+    # fork where available: workers only run the pre-tokenizer (no Rust thread pool), and
+    # unlike spawn it does not re-import the caller's __main__
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    inq = ctx.Queue(maxsize=2 * workers)
+    outq = ctx.Queue()
+    procs = [ctx.Process(target=_count_worker, args=(inq, outq), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    results: list[Counter] = []
+
+    def put(item) -> None:
+        while True:
+            try:
+                inq.put(item, timeout=1.0)
+                return
+            except queue_mod.Full:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a pre-token counting worker died")
 
     try:
-        for text, m in pieces:
-            batch.append((text, m))
-            size += len(text)
-            if size >= batch_bytes:
-                if pool is None:
-                    pool = _spawn_pool(workers)
-                while len(pending) >= 2 * workers:
-                    drain(True)
-                pending.add(pool.submit(_count_batch, batch))
-                drain(False)
-                batch, size = [], 0
-        if batch:
-            if pool is None:  # small input: not worth starting processes
-                total.update(_count_batch(batch))
-            else:
-                pending.add(pool.submit(_count_batch, batch))
-        while pending:
-            drain(True)
+        put(first)
+        put(second)
+        for batch in it:
+            put(batch)
+        for _ in procs:
+            put(None)
+        while len(results) < len(procs):
+            try:
+                status, payload = outq.get(timeout=1.0)
+            except queue_mod.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise RuntimeError("a pre-token counting worker died") from None
+                continue
+            if status != "ok":
+                raise RuntimeError(f"pre-token counting failed: {payload}")
+            results.append(payload)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for p in procs:
+            if p.is_alive() and len(results) < len(procs):
+                p.terminate()
+            p.join(timeout=10)
+    results.sort(key=len, reverse=True)
+    total = results[0]
+    for r in results[1:]:
+        total.update(r)
     return total
 
 
