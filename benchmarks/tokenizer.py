@@ -15,6 +15,8 @@ process tree (PSS), sampled every 0.1 s):
 4. trivium with the o200k base vocabulary (the reference recipe: its ASCII, Latin, Greek,
    Cyrillic and emoji tokens without CJK, at most 70,000 of them, the most used on the
    sample first), the rest learned: same sample;
+   and the same run with the CLI drawing the sample from the corpus itself (must give the
+   identical tokenizer);
 5. trivium with the same base on the same amount of unweighted general text
    (the commonsense bucket), for the STEM+code comparison;
 6. held-out evaluation against Llama-3, DeepSeek-V3, o200k, cl100k and Qwen, per
@@ -226,6 +228,13 @@ def main() -> None:
     if "scratch" not in skip:
         runs["trivium (scratch)"] = run_measured(trivium_cmd(sample, out / "scratch", args.vocab_size, []), out / "scratch.log")
     runs["trivium (o200k base)"] = run_measured(trivium_cmd(sample, out / "trivium", args.vocab_size, base_args), out / "trivium.log")
+    # the product path: the CLI samples the corpus itself (documents counted once, with
+    # their multiplicity); the same sample, so it must give the same tokenizer
+    sample_args = ["--weights", args.weights, "--sample-bytes", str(sample_bytes), "--seed", str(args.seed),
+                   "--holdout", str(args.holdout)]
+    runs["trivium (o200k base, samples itself)"] = run_measured(
+        trivium_cmd(corpus, out / "trivium_corpus", args.vocab_size, base_args + sample_args), out / "trivium_corpus.log")
+    same = (out / "trivium" / "tokenizer.json").read_bytes() == (out / "trivium_corpus" / "tokenizer.json").read_bytes()
     report = json.loads((out / "trivium.log").read_text()[(out / "trivium.log").read_text().index("{"):])
     runs["trivium (o200k base)"].update({k: report.get(k) for k in ("base_tokens", "learned_merges", "padding_entries", "count_s", "merge_s")})
     ref = runs.get("plain tokenizers")
@@ -236,6 +245,8 @@ def main() -> None:
     r = runs["trivium (o200k base)"]
     print(f"  o200k base: {r['base_tokens']:,} base tokens kept + {r['learned_merges']:,} merges learned, {r['padding_entries']} padding entries; "
           f"count {r['count_s']} s, merges {r['merge_s']} s")
+    print(f"  sampling from the corpus gives the identical tokenizer.json: {'yes' if same else 'NO'}")
+    results["same_tokenizer_from_corpus"] = same
     results["training"] = runs
 
     # 5. the general-text tokenizer (same code, same base, same size, unweighted commonsense text)
