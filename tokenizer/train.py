@@ -352,7 +352,7 @@ def train_from_counts(
     word_counts = np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words))
     base_stats: dict[str, Any] = {}
     if base is not None:
-        progress.start("segment", None, "")
+        progress.start("segment", 1, "")
         limit = base_limit(config)
         if config.base_select == "usage":  # only tokens the training text uses, the most used first
             base = _prune_base(base, words, word_counts, limit)
@@ -362,6 +362,7 @@ def train_from_counts(
     n_base = len(vocab) - 256
     if n_base:
         offs, syms = _segment_with_base(words, vocab, merges)
+        progress.advance("segment", 1)
         progress.finish("segment")
     else:
         offs, syms = _segment_bytes(words)
