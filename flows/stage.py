@@ -276,6 +276,9 @@ def read_documents(spark, stage_dir: str, manifest: Manifest):
     urls = manifest.file_urls(stage_dir)
     if not urls:
         return spark.createDataFrame([], schema)
+    if all(io.protocol_of(u) in ("file", "local") for u in urls):
+        # Local disks (or a cluster's shared mount): Spark's own vectorised reader is faster.
+        return spark.read.schema(schema).parquet(*urls)
     paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in urls], len(urls)), "path string")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
     return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), batch_rows), schema)
