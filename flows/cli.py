@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from trivium.flows.console import err, fail, out
 
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -20,16 +20,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-# Piped or captured output gets a wide table instead of the 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
 def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
                  as_json: bool, title: str) -> list[dict]:
     from trivium.flows.config import ConfigError, load_config

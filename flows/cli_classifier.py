@@ -16,21 +16,16 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from trivium.flows.console import err as _err
+from trivium.flows.console import fail as _fail
+from trivium.flows.console import out as _out
 
 classifier_app = typer.Typer(
     name="classifier",
     help="Train and evaluate the fastText domain (commonsense/stem/code/agentic) and quality classifiers.",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    _err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _csv(value: str | None) -> list[str]:

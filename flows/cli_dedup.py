@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-
-_err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2):
-    _err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+from trivium.flows.console import fail as _fail
+from trivium.flows.console import out as _out
 
 
 def dedup(
@@ -149,4 +143,4 @@ def dedup(
         if key not in ("bands", "rows", "threshold"):
             table.add_row(key, str(value))
     table.add_row("wall s", f"{manifest.wall_s:.1f}")
-    Console().print(table)
+    _out.print(table)

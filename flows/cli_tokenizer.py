@@ -9,20 +9,15 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from trivium.flows.console import err as _err
+from trivium.flows.console import fail as _fail
+from trivium.flows.console import out as _out
 
 tokenizer_app = typer.Typer(
     name="tokenizer",
     help="Train and evaluate the 128K byte-level BPE tokenizer (Youtu pre-tokenizer, special tokens, chat template).",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    _err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def parse_size(text: str | None) -> int | None:
@@ -42,7 +37,15 @@ class RichProgress:
     LABELS = {"measure": "measuring sources", "read": "reading + counting", "segment": "segmenting with base", "merges": "learning merges"}
 
     def __init__(self, enabled: bool = True) -> None:
-        from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.enabled = enabled
         self.tasks: dict[str, int] = {}
@@ -179,7 +182,13 @@ def evaluate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print all results as JSON on stdout"),
 ) -> None:
     """Bytes/characters per token, tokens per word and round-trip exactness per bucket and source."""
-    from trivium.tokenizer.evaluate import evaluate, load_eval_tokenizer, render_html, render_table, select_eval_documents
+    from trivium.tokenizer.evaluate import (
+        evaluate,
+        load_eval_tokenizer,
+        render_html,
+        render_table,
+        select_eval_documents,
+    )
     from trivium.tokenizer.sample import SampleSpec
 
     if metric not in ("bytes_per_token", "chars_per_token", "tokens_per_word"):

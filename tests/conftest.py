@@ -53,3 +53,40 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+class S3Server:
+    """A moto S3 server on loopback: `options` are the s3fs keyword arguments that reach it."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+
+    def bucket(self, name: str) -> str:
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    pytest.importorskip("boto3")
+    server_mod = pytest.importorskip("moto.server", reason="moto[server] is a test dependency")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Server(f"http://{host}:{port}")
+    server.stop()
+
+
+@pytest.fixture()
+def fsspec_config():
+    """fsspec's per-protocol defaults are process-global: restore them after the test."""
+    import fsspec
+
+    saved = {p: dict(kw) for p, kw in fsspec.config.conf.items()}
+    yield fsspec.config.conf
+    fsspec.config.conf.clear()
+    fsspec.config.conf.update(saved)

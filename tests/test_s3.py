@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from damage import build_clean_inputs
-
-from trivium.flows.config import CurateConfig
 from test_curate import by_stage, run_plain
+from trivium.flows.config import CurateConfig
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    boto3 = pytest.importorskip("boto3")
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] is a test dependency")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="raw")
-    yield endpoint
-    server.stop()
-
-
-def test_curate_reads_and_writes_s3(spark, s3_endpoint, tmp_path):
+def test_curate_reads_and_writes_s3(spark, s3_server, fsspec_config, tmp_path):
     import s3fs
 
-    storage = {"s3": {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}}
+    s3_server.bucket("raw")
+    storage = {"s3": s3_server.options}
     fs = s3fs.S3FileSystem(**storage["s3"])
     build_clean_inputs(tmp_path / "in")
     fs.put(str(tmp_path / "in") + "/", "raw/in/", recursive=True)

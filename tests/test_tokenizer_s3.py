@@ -5,27 +5,18 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from pathlib import Path
 
 import pytest
-
 from trivium.tokenizer.sample import SampleSpec, discover_files
 from trivium.tokenizer.train import TrainConfig, count_inputs, train_tokenizer
 
 
 @pytest.fixture(scope="module")
-def s3_corpus(tmp_path_factory):
-    boto3 = pytest.importorskip("boto3")
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] is a test dependency")
+def s3_corpus(tmp_path_factory, s3_server):
     import fsspec
     import s3fs
 
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                 region_name="us-east-1").create_bucket(Bucket="tok")
+    s3_server.bucket("tok")
     local = tmp_path_factory.mktemp("s3src") / "corpus"
     rng = random.Random(4)
     words = ["matrix", "integral", "函数", "def", "return", "weather", "😀", "12", "x_1"]
@@ -42,14 +33,13 @@ def s3_corpus(tmp_path_factory):
         (local / src / "part-0.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
     (local / "sources.json").write_text(json.dumps({"math": {"bucket": "stem"}, "chat": {"bucket": "agentic"},
                                                     "web": {"bucket": "commonsense"}}))
-    options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+    options = s3_server.options
     s3fs.S3FileSystem(**options).put(str(local) + "/", "tok/corpus/", recursive=True)
     saved = {p: dict(kw) for p, kw in fsspec.config.conf.items()}
     fsspec.config.conf.setdefault("s3", {}).update(options)
     yield "s3://tok/corpus", local
     fsspec.config.conf.clear()
     fsspec.config.conf.update(saved)
-    server.stop()
 
 
 def test_s3_inputs_train_like_local_ones(s3_corpus):
