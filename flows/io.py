@@ -99,11 +99,6 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
-def makedirs(url: str) -> None:
-    fs, path = fs_and_path(url)
-    fs.makedirs(path, exist_ok=True)
-
-
 def remove(url: str) -> None:
     fs, path = fs_and_path(url)
     if fs.exists(path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 
 from pydantic import BaseModel, Field
 from trivium.flows import io
@@ -80,10 +79,3 @@ def write_manifest(stage_dir: str, manifest: Manifest) -> None:
 def config_hash(stage: str, config: BaseModel | None, version: str) -> str:
     payload = {"stage": stage, "version": version, "config": config.model_dump(mode="json") if config else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def merge_counts(counters: list[dict[str, int]]) -> dict[str, int]:
-    total: Counter = Counter()
-    for c in counters:
-        total.update(c)
-    return dict(sorted(total.items()))

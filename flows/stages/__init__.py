@@ -19,6 +19,3 @@ from trivium.flows.stages.quality import QUALITY
 
 STAGES: list[StageDef] = [LANGID, HEURISTIC, EXACT_DEDUP, NEAR_DEDUP, QUALITY, DECONTAM, PII, DOMAIN]
 
-
-def stage_names() -> list[str]:
-    return ["ingest"] + [s.name for s in STAGES]
