@@ -28,12 +28,18 @@ def _reasons(counts: dict[str, int]) -> str:
     return "\n".join(f"{k}: {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
 
 
+def _notes(extra: dict) -> str:
+    """Stage counters (masks per PII type, documents left unscored for want of a model, ...)."""
+    flat = {k: v for k, v in extra.items() if isinstance(v, (int, float, str))}
+    return "\n".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in sorted(flat.items())) or "-"
+
+
 def stage_table(summaries: list[dict], title: str = "trivium curate") -> Table:
     table = Table(title=title, show_lines=True)
     table.add_column("stage", no_wrap=True)
     for col in ("docs in", "docs out"):
         table.add_column(col, justify="right", no_wrap=True)
-    for col in ("dropped", "quarantined"):
+    for col in ("dropped", "quarantined", "notes"):
         table.add_column(col, overflow="fold")
     for col in ("MB in", "MB/s", "wall s"):
         table.add_column(col, justify="right", no_wrap=True)
@@ -44,6 +50,7 @@ def stage_table(summaries: list[dict], title: str = "trivium curate") -> Table:
             f"{s['docs_out']:,}",
             _reasons(s["dropped"]),
             _reasons(s["quarantined"]),
+            _notes(s["extra"]),
             f"{s['mb_in']:.1f}",
             "-" if s["skipped"] else f"{s['mb_per_s']:.2f}",
             f"{s['wall_s']:.1f}",
