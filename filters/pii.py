@@ -65,24 +65,17 @@ class PIIMasker:
         if c.email and "@" in text:
             text, n = EMAIL.subn(c.email_token, text)
             counts["email"] += n
+
+        def ip(m):
+            if _ip_is_pii(m.group(0), c.public_ips_only):
+                counts["ip"] += 1
+                return c.ip_token
+            return m.group(0)
+
         if c.ip and "." in text:
-
-            def v4(m):
-                if _ip_is_pii(m.group(0), c.public_ips_only):
-                    counts["ip"] += 1
-                    return c.ip_token
-                return m.group(0)
-
-            text = IPV4.sub(v4, text)
+            text = IPV4.sub(ip, text)
         if c.ip and ("::" in text or text.count(":") >= 3):
-
-            def v6(m):
-                if _ip_is_pii(m.group(0), c.public_ips_only):
-                    counts["ip"] += 1
-                    return c.ip_token
-                return m.group(0)
-
-            text = IPV6.sub(v6, text)
+            text = IPV6.sub(ip, text)
         if c.phone:
             text, n = PHONE.subn(c.phone_token, text)
             counts["phone"] += n

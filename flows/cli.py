@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from trivium.flows.console import err, fail, out
+from trivium.flows.console import err, fail, out, spark_or_fail
 
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -24,18 +24,12 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
                  as_json: bool, title: str) -> list[dict]:
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.report import stage_summary, stage_table
-    from trivium.flows.spark import JavaMissing, get_spark
 
     try:
         config = load_config(config_file)
     except (ConfigError, OSError) as e:
         fail(str(e))
-    if master:
-        config.spark.master = master
-    try:
-        spark = get_spark(config.spark)
-    except JavaMissing as e:
-        fail(str(e))
+    spark = spark_or_fail(config.spark, master)
     from trivium.flows.curate import curate_flow
     from trivium.flows.progress import spark_progress
 

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from trivium.flows.console import fail as _fail
+from trivium.flows.console import spark_or_fail
 from trivium.flows.console import out as _out
 
 
@@ -52,7 +53,6 @@ def dedup(
     from trivium.flows import io
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.manifest import read_manifest
-    from trivium.flows.spark import JavaMissing, get_spark
     from trivium.flows.stages.near_dedup import NearDedupConfig
 
     try:
@@ -75,12 +75,7 @@ def dedup(
         stage_cfg = NearDedupConfig.model_validate(dict(cfg.near_dedup) | overrides)
     except ValidationError as e:
         _fail("; ".join(f"{'.'.join(map(str, x['loc'])) or 'options'}: {x['msg']}" for x in e.errors()))
-    if master:
-        cfg.spark.master = master
-    try:
-        spark = get_spark(cfg.spark)
-    except JavaMissing as e:
-        _fail(str(e))
+    spark = spark_or_fail(cfg.spark, master)
 
     from trivium.flows.curate import StageOutcome, run_ingest
     from trivium.flows.stage import read_documents, run_stage

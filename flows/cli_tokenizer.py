@@ -12,6 +12,7 @@ import typer
 from trivium.flows.console import err as _err
 from trivium.flows.console import fail as _fail
 from trivium.flows.console import out as _out
+from trivium.flows.console import spark_or_fail
 
 tokenizer_app = typer.Typer(
     name="tokenizer",
@@ -133,13 +134,9 @@ def train(
     try:
         if spark:  # counted by Spark tasks; the merges are learned here from the counts
             from trivium.flows.progress import spark_progress
-            from trivium.flows.spark import JavaMissing, SparkConfig, get_spark
             from trivium.tokenizer.counting import count_pretokens_spark
 
-            try:
-                session = get_spark(SparkConfig(master=master) if master else SparkConfig())
-            except JavaMissing as e:
-                _fail(str(e))
+            session = spark_or_fail(master=master)
             with spark_progress(session, _err, label="count pre-tokens"):
                 counts, spark_info = count_pretokens_spark(session, inputs, spec)
         with RichProgress(enabled=not quiet and not as_json) as progress:
