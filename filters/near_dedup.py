@@ -7,6 +7,8 @@
   `MinHashParams` and the (bands, rows) actually used.
 * `representative_key` orders the members of a cluster: highest quality score if there is one,
   then longest, then smallest id; the first is kept.
+* `bucket_star_edges`, `cluster_drops`: LSH candidates and representatives in NumPy, for
+  corpora whose band keys fit the driver (the Spark stage gives the same result either way).
 * `pair_jaccard` computes the exact Jaccard similarity of shingle sets for candidate pairs.
 * Conversations (text null): their messages are rendered to plain text (role, content, tool-call
   names and arguments; the tool schemas are left out because many unrelated conversations share
@@ -201,6 +203,59 @@ def choose_representative(members: list[tuple[str, int, float | None]]) -> str:
     return min(members, key=lambda m: representative_key(*m))[0]
 
 
+def member_key(representative: str):
+    """Sort key over (id, length, quality) for a `representative` rule: quality, longest or smallest_id."""
+    if representative == "smallest_id":
+        return lambda m: m[0]
+    if representative == "longest":
+        return lambda m: (-m[1], m[0])
+    return lambda m: representative_key(*m)
+
+
+def cluster_drops(
+    roots: dict[int, int], members: dict[int, tuple[str, int, float | None]], representative: str = "quality"
+) -> list[tuple[str, str]]:
+    """(dropped id, kept id) for every clustered node but its component's representative.
+
+    `roots` maps node -> component root; `members` gives (id, length, quality) per node.
+    """
+    key = member_key(representative)
+    clusters: dict[int, list[tuple[str, int, float | None]]] = {}
+    for node, root in roots.items():
+        clusters.setdefault(root, []).append(members[node])
+    drops = []
+    for group in clusters.values():
+        kept = min(group, key=key)[0]
+        drops += [(m[0], kept) for m in group if m[0] != kept]
+    return drops
+
+
+# ---- LSH buckets -------------------------------------------------------------------------------
+
+
+def bucket_star_edges(nodes: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate edges (src, dst) of LSH buckets: every member to its bucket's smallest node.
+
+    `keys[i, j]` is node `nodes[i]`'s key in band j; a bucket is (band, key). Edges are unique
+    and src != dst, as the Spark path's window over (band, key) gives them.
+    """
+    nodes = np.asarray(nodes, dtype=np.int64)
+    src, dst = [], []
+    for band in range(keys.shape[1]):
+        order = np.lexsort((nodes, keys[:, band]))
+        k, n = keys[order, band], nodes[order]
+        first = np.ones(len(k), dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        smallest = n[np.flatnonzero(first)[np.cumsum(first) - 1]]
+        member = ~first
+        src.append(n[member])
+        dst.append(smallest[member])
+    if not src:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = np.unique(np.stack([np.concatenate(src), np.concatenate(dst)], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
 # ---- verification ------------------------------------------------------------------------------
 
 
@@ -212,6 +267,24 @@ def pair_jaccard(texts_a: list[str | None], texts_b: list[str | None], params: m
     for i in range(len(texts_a)):
         a, b = ha[oa[i] : oa[i + 1]], hb[ob[i] : ob[i + 1]]
         out[i] = mh.jaccard(a, b) if len(a) and len(b) else 0.0
+    return out
+
+
+def indexed_pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of documents a[i] and b[i], given every document's shingle hashes once
+    (`hashes[offsets[d]:offsets[d + 1]]`, as `minhash.shingle_hashes` returns them)."""
+    sets = {}
+    out = np.empty(len(a), dtype=np.float64)
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
+        for d in (x, y):
+            if d not in sets:
+                sets[d] = np.unique(hashes[offsets[d] : offsets[d + 1]])
+        sa, sb = sets[x], sets[y]
+        if len(sa) == 0 or len(sb) == 0:
+            out[i] = 0.0
+            continue
+        inter = len(np.intersect1d(sa, sb, assume_unique=True))
+        out[i] = inter / (len(sa) + len(sb) - inter)
     return out
 
 

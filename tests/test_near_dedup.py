@@ -84,6 +84,40 @@ def test_representative_rules():
     assert nd.choose_representative([("a", 10, 0.9), ("b", 50, 0.2), ("c", 99, None)]) == "a"  # quality first
 
 
+def test_cluster_drops_follow_the_representative_rule():
+    roots = {5: 1, 1: 1, 9: 1, 7: 7, 8: 7}
+    members = {1: ("b", 10, None), 5: ("a", 10, None), 9: ("c", 99, 0.1), 7: ("x", 5, None), 8: ("w", 5, None)}
+    assert sorted(nd.cluster_drops(roots, members, "quality")) == [("a", "c"), ("b", "c"), ("x", "w")]
+    assert sorted(nd.cluster_drops(roots, members, "longest")) == [("a", "c"), ("b", "c"), ("x", "w")]
+    assert sorted(nd.cluster_drops(roots, members, "smallest_id")) == [("b", "a"), ("c", "a"), ("x", "w")]
+
+
+def test_bucket_star_edges_link_each_member_to_its_buckets_smallest_node():
+    rng = np.random.default_rng(3)
+    nodes = rng.choice(10**12, size=300, replace=False)
+    keys = rng.integers(0, 40, size=(300, 4)).astype(np.uint64)  # few keys: big buckets
+    src, dst = nd.bucket_star_edges(nodes, keys)
+    expected = set()
+    for band in range(keys.shape[1]):
+        buckets: dict = {}
+        for n, k in zip(nodes.tolist(), keys[:, band].tolist()):
+            buckets.setdefault(k, []).append(n)
+        expected |= {(n, min(m)) for m in buckets.values() for n in m if n != min(m)}
+    assert set(zip(src.tolist(), dst.tolist())) == expected and len(src) == len(expected)
+    empty = nd.bucket_star_edges(np.empty(0, np.int64), np.empty((0, 4), np.uint64))
+    assert len(empty[0]) == 0
+
+
+def test_indexed_pair_jaccard_equals_pair_jaccard():
+    texts = ["the cat sat on the mat today and then", "the cat sat on the mat today and now", "", "其他的文字内容"]
+    params = nd.NearDedupParams(ngram=3).minhash_params()
+    h, o = mh.shingle_hashes(texts, params)
+    a, b = np.array([0, 0, 2, 3]), np.array([1, 2, 3, 3])
+    got = nd.indexed_pair_jaccard(h, o, a, b)
+    want = nd.pair_jaccard([texts[i] for i in a], [texts[i] for i in b], params)
+    assert np.array_equal(got, want) and got[3] == 1.0 and 0 < got[0] < 1
+
+
 def test_conversation_text_leaves_out_tool_schemas():
     msgs = [
         {"role": "user", "content": "book a flight to Paris"},
@@ -237,9 +271,15 @@ def run(spark, df, stage_dir, config, n_in, stats=None):
 def test_stage_clusters_conserves_and_is_deterministic(spark, tmp_path):
     docs, expected = stage_docs()
     outcomes = []
-    for name, in_parts, shuffle_parts in (("a", 1, 2), ("b", 5, 7)):
-        # connected components on Spark (not finished on the driver), with these many partitions
-        config = NearDedupConfig(representative="longest", cc_driver_edges=0, shuffle_partitions=shuffle_parts)
+    for name, in_parts, shuffle_parts, on_driver in (("a", 1, 2, False), ("b", 5, 7, False), ("c", 3, 4, True)):
+        # a, b: buckets and connected components on Spark (not finished on the driver), with these
+        # many partitions; c: everything after the signatures on the driver
+        config = NearDedupConfig(
+            representative="longest",
+            cc_driver_edges=0,
+            driver_band_rows=10**9 if on_driver else 0,
+            shuffle_partitions=shuffle_parts,
+        )
         spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_parts))
         try:
             stats: dict = {}
@@ -248,12 +288,13 @@ def test_stage_clusters_conserves_and_is_deterministic(spark, tmp_path):
             kept = kept_of(spark, str(tmp_path / name))
         finally:
             spark.conf.set("spark.sql.shuffle.partitions", "4")
+        assert stats.get("lsh_on_driver", False) == on_driver
         assert manifest.conserved() and manifest.docs_in == len(docs)
         assert manifest.dropped == {nd.NEAR_DUPLICATE: len(rejects)}
         assert kept | set(rejects) == {d[0] for d in docs} and not kept & set(rejects)
         outcomes.append((kept, rejects))
         print(f"run {name}: {stats}")
-    assert outcomes[0] == outcomes[1]  # same kept set and clusters whatever the partitioning
+    assert outcomes[0] == outcomes[1] == outcomes[2]  # same kept set and clusters whatever the partitioning or path
     kept, rejects = outcomes[0]
     # planted pairs: the longer copy (with its header) is kept under "longest"
     for dup, orig in expected.items():

@@ -17,6 +17,10 @@
    the others are dropped as `near_duplicate` with `dup_cluster` = the kept document's id. A
    component that holds a document of an earlier run keeps none of this run's members:
    `dup_cluster` is then that earlier document's id.
+   Steps 2-5 run on the driver in NumPy instead (`driver_band_rows`: documents x bands up to 5M, the
+   candidate documents' text under `driver_text_bytes`, no cross-run index): the band keys are
+   collected, candidates and components found, and only the texts of candidate documents fetched;
+   same result, without the fixed cost of a dozen small Spark jobs. Larger corpora stay on Spark.
 6. Cross-run index (`index_out`): (id, band keys, signature) of every kept document plus an
    `_index.json` with the LSH parameters; a later run lists it in `index_in` and is deduplicated
    against it without recomputing the old corpus.
@@ -44,7 +48,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
-from trivium.filters.near_dedup import NEAR_DUPLICATE, NearDedupParams, dedup_text, pair_jaccard, signature_jaccard
+from trivium.filters.near_dedup import (
+    NEAR_DUPLICATE,
+    NearDedupParams,
+    bucket_star_edges,
+    cluster_drops,
+    dedup_text,
+    indexed_pair_jaccard,
+    pair_jaccard,
+    signature_jaccard,
+)
 from trivium.flows import io
 from trivium.flows.stage import ParquetPartReader, StageDef, with_outcome
 from trivium.kernels import minhash as mh
@@ -75,6 +88,16 @@ class NearDedupConfig(NearDedupParams):
         exclude=True,
         description="finish connected components on the driver once at most this many edges remain "
         "(0: always on Spark); the components are the same either way",
+    )
+    driver_band_rows: int = Field(
+        5_000_000,
+        ge=0,
+        exclude=True,
+        description="find candidates, verify and cluster on the driver (NumPy) when documents x bands is at most "
+        "this and the candidate documents' text fits driver_text_bytes (0: always on Spark); same result either way",
+    )
+    driver_text_bytes: int = Field(
+        256_000_000, ge=0, exclude=True, description="most candidate-document text the driver path collects"
     )
     shuffle_partitions: int | None = Field(
         None,
@@ -258,6 +281,7 @@ class SignatureBatches:
             length = pc.fill_null(pc.binary_length(texts), 0).cast(pa.int64())
             if self.quality_column and self.quality_column in batch.schema.names:
                 quality = batch.column(self.quality_column).cast(pa.float64())
+                quality = pc.if_else(pc.is_nan(quality), pa.scalar(None, pa.float64()), quality)  # NaN: no score
             else:
                 quality = pa.nulls(n, pa.float64())
             if self.keep_sig:
@@ -553,6 +577,12 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
             )
         )
 
+    if not config.index_in and n_docs * bands <= config.driver_band_rows:
+        dropped = _duplicates_on_driver(spark, docs, sigs, config, work, stats)
+        if dropped is not None:
+            stats["documents"] = n_docs
+            return dropped, sigs, docs
+
     t0 = time.time()
     bucket_min = F.min("nid").over(Window.partitionBy("band", "key"))
     cand = buckets.withColumn("dst", bucket_min).where(F.col("nid") != F.col("dst"))
@@ -574,6 +604,62 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
     )
     stats["documents"] = n_docs
     return dropped, sigs, docs
+
+
+def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, work: Workdir, stats: dict):
+    """`find_duplicates` after the signatures, in NumPy on the driver: the same (id, _dup_cluster) rows
+    as the Spark path, without its handful of small jobs. None when the candidate documents' text is
+    too large to collect (the caller goes on with Spark)."""
+    from pyspark.sql import functions as F
+
+    t0 = time.time()
+    bands, _ = config.bands_rows()
+    cols = ["nid", "id", "length", "quality", "n_shingles", "keys"] + (["sig"] if config.verify == "signature" else [])
+    table = sigs.select(*cols).toArrow()
+    nid = table["nid"].to_numpy()
+    keys = pc.list_flatten(table["keys"]).to_numpy().reshape(-1, bands)
+    has = table["n_shingles"].to_numpy() > 0
+    src, dst = bucket_star_edges(nid[has], keys[has])
+    stats["candidate_pairs"] = len(src)
+    by_nid = np.argsort(nid)  # node ids are sparse (partition id in the high bits): rows found by search
+
+    def row_of(n: np.ndarray) -> np.ndarray:
+        return by_nid[np.searchsorted(nid, n, sorter=by_nid)]
+
+    lengths = table["length"].to_numpy()
+    if config.verify == "jaccard" and len(src):
+        needed = np.unique(np.concatenate([src, dst]))
+        if int(lengths[row_of(needed)].sum()) > config.driver_text_bytes:
+            return None
+        msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
+        wanted = spark.createDataFrame(pa.table({"nid": needed}))
+        rows = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs).join(F.broadcast(wanted), "nid").toArrow()
+        at = {n: i for i, n in enumerate(rows["nid"].to_pylist())}
+        texts = [
+            dedup_text(t, m, config.conversations)
+            for t, m in zip(rows["text"].to_pylist(), rows["messages"].to_pylist())
+        ]
+        hashes, offsets = mh.shingle_hashes(texts, config.minhash_params())
+        idx = np.array([at[n] for n in needed.tolist()], dtype=np.int64)
+        pos = np.searchsorted(needed, src), np.searchsorted(needed, dst)
+        sim = indexed_pair_jaccard(hashes, offsets, idx[pos[0]], idx[pos[1]])
+    elif config.verify == "signature" and len(src):
+        dtype = config.minhash_params().dtype
+        sig = np.frombuffer(b"".join(table["sig"].to_pylist()), dtype=dtype).reshape(len(nid), -1)
+        sim = signature_jaccard(sig[row_of(src)], sig[row_of(dst)])
+    else:
+        sim = np.ones(len(src))
+    keep = sim >= config.threshold if config.verify != "none" else np.ones(len(src), dtype=bool)
+    src, dst = src[keep], dst[keep]
+    nodes, roots = components_local(src, dst) if len(src) else (np.empty(0, np.int64), np.empty(0, np.int64))
+    stats.update(verified_pairs=len(src), cc_rounds=0, cc_on_driver=True, lsh_on_driver=True)
+    ids, quality = table["id"].to_pylist(), table["quality"].to_pylist()
+    members = {n: (ids[r], int(lengths[r]), quality[r]) for n, r in zip(nodes.tolist(), row_of(nodes).tolist())}
+    drops = cluster_drops(dict(zip(nodes.tolist(), roots.tolist())), members, config.representative)
+    dropped_ids, kept_ids = zip(*drops) if drops else ((), ())
+    dropped = pa.table({"id": pa.array(dropped_ids, pa.string()), "_dup_cluster": pa.array(kept_ids, pa.string())})
+    stats["lsh_cc_s"] = round(time.time() - t0, 3)
+    return spark.createDataFrame(dropped)
 
 
 def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = None):
