@@ -578,7 +578,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
         )
 
     if not config.index_in and n_docs * bands <= config.driver_band_rows:
-        dropped = _duplicates_on_driver(spark, docs, sigs, config, work, stats)
+        dropped = _duplicates_on_driver(spark, docs, sigs, config, stats)
         if dropped is not None:
             stats["documents"] = n_docs
             return dropped, sigs, docs
@@ -606,7 +606,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
     return dropped, sigs, docs
 
 
-def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, work: Workdir, stats: dict):
+def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dict):
     """`find_duplicates` after the signatures, in NumPy on the driver: the same (id, _dup_cluster) rows
     as the Spark path, without its handful of small jobs. None when the candidate documents' text is
     too large to collect (the caller goes on with Spark)."""
@@ -647,10 +647,9 @@ def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, work: Work
         dtype = config.minhash_params().dtype
         sig = np.frombuffer(b"".join(table["sig"].to_pylist()), dtype=dtype).reshape(len(nid), -1)
         sim = signature_jaccard(sig[row_of(src)], sig[row_of(dst)])
-    else:
+    else:  # verify "none" (or no candidates): every candidate is an edge
         sim = np.ones(len(src))
-    keep = sim >= config.threshold if config.verify != "none" else np.ones(len(src), dtype=bool)
-    src, dst = src[keep], dst[keep]
+    src, dst = src[sim >= config.threshold], dst[sim >= config.threshold]
     nodes, roots = components_local(src, dst) if len(src) else (np.empty(0, np.int64), np.empty(0, np.int64))
     stats.update(verified_pairs=len(src), cc_rounds=0, cc_on_driver=True, lsh_on_driver=True)
     ids, quality = table["id"].to_pylist(), table["quality"].to_pylist()
