@@ -219,6 +219,48 @@ def _init(word_offsets, word_symbols, word_counts, vocab_cap):
 
 
 @njit(cache=True)
+def _move_occurrence(old_key, x, y, pos, cnt, stamp, pair_index, pa, pb, pcount, phead, pstamp, npos, nnext,
+                     free_state, n_pairs, n_nodes):
+    """One occurrence (weight ``cnt``, left symbol at ``pos``) leaves pair ``old_key`` for pair (x, y):
+    counts move, (x, y) gets the position (a new pair id or list node when needed) and this
+    merge's stamp. Returns the updated (n_pairs, n_nodes)."""
+    pcount[pair_index[old_key]] -= cnt
+    key = (np.int64(x) << 32) | np.int64(y)
+    q = _lookup(pair_index, key)
+    if q < 0:
+        q = n_pairs
+        n_pairs += 1
+        pair_index[key] = q
+        pa[q] = x
+        pb[q] = y
+        pcount[q] = 0
+        phead[q] = -1
+    pcount[q] += cnt
+    if free_state[0] >= 0:
+        nd = free_state[0]
+        free_state[0] = nnext[nd]
+        free_state[1] -= 1
+    else:
+        nd = n_nodes
+        n_nodes += 1
+    npos[nd] = pos
+    nnext[nd] = phead[q]
+    phead[q] = nd
+    pstamp[q] = stamp
+    return n_pairs, n_nodes
+
+
+@njit(cache=True)
+def _push_grown(q, stamp, pstamp, pcount, hc, hp, nh, pa, pb):
+    """Push pair ``q`` once per merge if this merge added to it (stamp flips to "pushed")."""
+    if pstamp[q] == stamp:
+        pstamp[q] = -stamp - 1
+        if pcount[q] > 0:
+            nh = _heap_push(hc, hp, nh, pcount[q], q, pa, pb)
+    return nh
+
+
+@njit(cache=True)
 def _merge_steps(
     max_steps, target_vocab, min_frequency,
     sym, nxt, prv, wid, word_counts,
@@ -328,64 +370,16 @@ def _merge_steps(
             cnt = word_counts[wid[i]]
             hprev = prv[i]
             k = nxt[j]
-            if hprev >= 0:
+            if hprev >= 0:  # (x, a) -> (x, z)
                 x = sym[hprev]
-                key = (np.int64(x) << 32) | np.int64(a)
-                q = pair_index[key]
-                pcount[q] -= cnt
-                key = (np.int64(x) << 32) | np.int64(z)
-                q = _lookup(pair_index, key)
-                if q < 0:
-                    q = n_pairs
-                    n_pairs += 1
-                    pair_index[key] = q
-                    pa[q] = x
-                    pb[q] = z
-                    pcount[q] = 0
-                    phead[q] = -1
-                    pstamp[q] = -1
-                pcount[q] += cnt
-                if free_state[0] >= 0:
-                    nd = free_state[0]
-                    free_state[0] = nnext[nd]
-                    free_state[1] -= 1
-                else:
-                    nd = n_nodes
-                    n_nodes += 1
-                npos[nd] = hprev
-                nnext[nd] = phead[q]
-                phead[q] = nd
-                if pstamp[q] != stamp:
-                    pstamp[q] = stamp
-            if k >= 0:
+                n_pairs, n_nodes = _move_occurrence(
+                    (np.int64(x) << 32) | np.int64(a), x, z, hprev, cnt, stamp, pair_index, pa, pb, pcount,
+                    phead, pstamp, npos, nnext, free_state, n_pairs, n_nodes)
+            if k >= 0:  # (b, y) -> (z, y)
                 y = sym[k]
-                key = (np.int64(b) << 32) | np.int64(y)
-                q = pair_index[key]
-                pcount[q] -= cnt
-                key = (np.int64(z) << 32) | np.int64(y)
-                q = _lookup(pair_index, key)
-                if q < 0:
-                    q = n_pairs
-                    n_pairs += 1
-                    pair_index[key] = q
-                    pa[q] = z
-                    pb[q] = y
-                    pcount[q] = 0
-                    phead[q] = -1
-                    pstamp[q] = -1
-                pcount[q] += cnt
-                if free_state[0] >= 0:
-                    nd = free_state[0]
-                    free_state[0] = nnext[nd]
-                    free_state[1] -= 1
-                else:
-                    nd = n_nodes
-                    n_nodes += 1
-                npos[nd] = i
-                nnext[nd] = phead[q]
-                phead[q] = nd
-                if pstamp[q] != stamp:
-                    pstamp[q] = stamp
+                n_pairs, n_nodes = _move_occurrence(
+                    (np.int64(b) << 32) | np.int64(y), z, y, i, cnt, stamp, pair_index, pa, pb, pcount,
+                    phead, pstamp, npos, nnext, free_state, n_pairs, n_nodes)
             # merge in place: i becomes z, j is unlinked
             sym[i] = z
             sym[j] = -1
@@ -401,17 +395,11 @@ def _merge_steps(
             hprev = prv[i]
             if hprev >= 0:
                 q = pair_index[(np.int64(sym[hprev]) << 32) | np.int64(z)]
-                if pstamp[q] == stamp:
-                    pstamp[q] = -stamp - 1
-                    if pcount[q] > 0:
-                        nh = _heap_push(hc, hp, nh, pcount[q], q, pa, pb)
+                nh = _push_grown(q, stamp, pstamp, pcount, hc, hp, nh, pa, pb)
             k = nxt[i]
             if k >= 0:
                 q = pair_index[(np.int64(z) << 32) | np.int64(sym[k])]
-                if pstamp[q] == stamp:
-                    pstamp[q] = -stamp - 1
-                    if pcount[q] > 0:
-                        nh = _heap_push(hc, hp, nh, pcount[q], q, pa, pb)
+                nh = _push_grown(q, stamp, pstamp, pcount, hc, hp, nh, pa, pb)
         steps += 1
     return status, nh, n_pairs, n_nodes, pool_used, n_tok, n_distinct, n_merges, 0
 
