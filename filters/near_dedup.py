@@ -261,13 +261,9 @@ def bucket_star_edges(nodes: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, 
 
 def pair_jaccard(texts_a: list[str | None], texts_b: list[str | None], params: mh.MinHashParams) -> np.ndarray:
     """Exact Jaccard similarity of the shingle sets (64-bit shingle hashes) of each pair (a[i], b[i])."""
-    ha, oa = mh.shingle_hashes(texts_a, params)
-    hb, ob = mh.shingle_hashes(texts_b, params)
-    out = np.empty(len(texts_a), dtype=np.float64)
-    for i in range(len(texts_a)):
-        a, b = ha[oa[i] : oa[i + 1]], hb[ob[i] : ob[i + 1]]
-        out[i] = mh.jaccard(a, b) if len(a) and len(b) else 0.0
-    return out
+    n = len(texts_a)
+    hashes, offsets = mh.shingle_hashes(list(texts_a) + list(texts_b), params)
+    return indexed_pair_jaccard(hashes, offsets, np.arange(n), np.arange(n, 2 * n))
 
 
 def indexed_pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -209,7 +209,8 @@ class RecordParser:
                 meta_json = canonical_json({**meta, "bytes": size})
                 msg_json = tools_json = None
         if reason in ("missing_text", "malformed_messages"):
-            text = _preview(canonical_json(obj) if _utf8_ok(canonical_json(obj)) else "", c.quarantine_preview_bytes)
+            raw = canonical_json(obj)
+            text = _preview(raw if _utf8_ok(raw) else "", c.quarantine_preview_bytes)
             msg_json = tools_json = None
         out.add(
             id=doc_id,

@@ -108,14 +108,16 @@ def test_bucket_star_edges_link_each_member_to_its_buckets_smallest_node():
     assert len(empty[0]) == 0
 
 
-def test_indexed_pair_jaccard_equals_pair_jaccard():
+def test_pair_jaccard_is_set_jaccard_of_shingle_hashes():
     texts = ["the cat sat on the mat today and then", "the cat sat on the mat today and now", "", "其他的文字内容"]
     params = nd.NearDedupParams(ngram=3).minhash_params()
     h, o = mh.shingle_hashes(texts, params)
     a, b = np.array([0, 0, 2, 3]), np.array([1, 2, 3, 3])
-    got = nd.indexed_pair_jaccard(h, o, a, b)
-    want = nd.pair_jaccard([texts[i] for i in a], [texts[i] for i in b], params)
-    assert np.array_equal(got, want) and got[3] == 1.0 and 0 < got[0] < 1
+    sets = [set(h[o[i] : o[i + 1]].tolist()) for i in range(len(texts))]
+    want = [len(sets[i] & sets[j]) / len(sets[i] | sets[j]) if sets[i] and sets[j] else 0.0 for i, j in zip(a, b)]
+    assert nd.indexed_pair_jaccard(h, o, a, b).tolist() == want
+    assert nd.pair_jaccard([texts[i] for i in a], [texts[i] for i in b], params).tolist() == want
+    assert want[2] == 0.0 and want[3] == 1.0 and 0 < want[0] < 1
 
 
 def test_conversation_text_leaves_out_tool_schemas():

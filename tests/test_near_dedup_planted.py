@@ -35,9 +35,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from test_near_dedup import run
 from trivium.flows.manifest import read_manifest
-from trivium.flows.stage import read_documents, run_stage
-from trivium.flows.stages.near_dedup import NearDedupConfig, build_near_dedup
+from trivium.flows.stage import read_documents
+from trivium.flows.stages.near_dedup import NearDedupConfig
 from trivium.kernels import minhash as mh
 
 _BOILERPLATE_PROSE = (
@@ -286,15 +287,7 @@ def test_planted_near_duplicates_precision_recall(spark, planted, tmp_path):
     config = NearDedupConfig(threshold=0.8)
     stats: dict = {}
     stage_dir = str(tmp_path / "near_dedup")
-    manifest = run_stage(
-        spark,
-        stage="near_dedup",
-        stage_dir=stage_dir,
-        config=config,
-        inputs=["planted"],
-        build=lambda: build_near_dedup(spark, df, config, stats),
-        docs_in=len(docs),
-    )
+    manifest = run(spark, df, stage_dir, config, len(docs), stats)
     assert manifest.conserved()
     result = evaluate(clusters_from_stage(spark, stage_dir), pairs, sims, config.threshold)
     print(

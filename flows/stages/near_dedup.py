@@ -649,7 +649,8 @@ def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dic
         sim = signature_jaccard(sig[row_of(src)], sig[row_of(dst)])
     else:  # verify "none" (or no candidates): every candidate is an edge
         sim = np.ones(len(src))
-    src, dst = src[sim >= config.threshold], dst[sim >= config.threshold]
+    keep = sim >= config.threshold
+    src, dst = src[keep], dst[keep]
     nodes, roots = components_local(src, dst) if len(src) else (np.empty(0, np.int64), np.empty(0, np.int64))
     stats.update(verified_pairs=len(src), cc_rounds=0, cc_on_driver=True, lsh_on_driver=True)
     ids, quality = table["id"].to_pylist(), table["quality"].to_pylist()
