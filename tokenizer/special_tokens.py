@@ -75,7 +75,3 @@ def split_on_special(text: str) -> list[str]:
     ids, and a merge learned across their boundary could never be used.
     """
     return [p for p in _SPECIAL_SPLIT_RE.split(text) if p]
-
-
-def contains_special(text: str) -> bool:
-    return _SPECIAL_SPLIT_RE.search(text) is not None
