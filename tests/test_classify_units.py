@@ -35,9 +35,14 @@ POEM = (  # a Tang poem (zh_poetry) that lid.176 alone calls Japanese
 # ---- language ID ---------------------------------------------------------------------------
 
 
-def test_lid_model_is_the_local_wheel_file_and_a_bad_path_says_so(monkeypatch):
+def test_lid_model_ships_in_the_package_with_its_licence_and_a_bad_path_says_so(monkeypatch):
+    import os
+
+    import trivium.filters
+
     path = bundled_lid_model()
-    assert path and path.endswith("lid.176.ftz")
+    assert path == os.path.join(os.path.dirname(trivium.filters.__file__), "models", "lid.176.ftz")
+    assert os.path.exists(os.path.join(os.path.dirname(path), "LICENSE-lid.176.md"))
     monkeypatch.delenv("TRIVIUM_LID_MODEL", raising=False)
     assert resolve_lid_model(None) == path
     with pytest.raises(LangIdModelMissing, match="langid.model_path"):
