@@ -167,7 +167,7 @@ def test_usage_selection_keeps_only_what_the_text_uses(o200k):
     texts = SAMPLE_TEXT * 20
     counts = count_words(texts)
     base = select_base(o200k, keep="ascii", drop="cjk")  # all candidates
-    trained = train_from_counts(counts, TrainConfig(vocab_size=256 + 1000 + 256, base_max=400), base=base)
+    trained = train_from_counts(counts, TrainConfig(vocab_size=256 + 1000 + 256, base_max=400, base_select="usage"), base=base)
     assert 0 < trained.n_base <= 400
     assert trained.stats["base"]["select"] == "usage"
     base_tokens = trained.vocab[256 : 256 + trained.n_base]

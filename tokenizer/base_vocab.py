@@ -18,6 +18,10 @@ name, ``!term`` (negation) or ``term&term`` (all must match):
 ``han``             text has a Han character
 ``cjk``             text has a Han, kana, Hangul, Bopomofo or CJK/fullwidth punctuation char
 ``digits``          text has a number character (``\\p{N}``)
+``symbols``         ASCII with no letter or digit and some punctuation: operators,
+                    brackets, indentation before them (``    return`` is not; ``):\\n`` is)
+``identifier``      an ASCII identifier piece with an underscore (``_id``, `` __init__``,
+                    ``.get_``), optionally after a space or dot
 ``unreachable``     trivium's pre-tokenizer would split the text into several pieces, so
                     the token can never be produced
 ``script:NAME``     every letter is of Unicode script NAME (e.g. ``script:Cyrillic``)
@@ -29,6 +33,10 @@ name, ``!term`` (negation) or ``term&term`` (all must match):
 Text rules apply to tokens whose bytes are valid UTF-8; a token that is a fragment of a
 multi-byte character matches only ``all``, ``ascii`` (never), ``rank``/``len`` rules and
 ``re:`` never, and is kept when a kept token is built from it.
+
+``pin`` rules name tokens kept whatever ``max_tokens`` says (e.g. code symbols and
+identifiers, which a rank or usage cut made on prose would lose); the limit then fills the
+room left after them.
 
 Closure: dropping a token drops every token built from it (its merges could never fire);
 keeping a token keeps its two parts, recursively. A token that the pre-tokenizer can never
@@ -65,6 +73,7 @@ class SelectedBase:
     tokens: tuple[bytes, ...]
     merges: tuple[tuple[bytes, bytes], ...]  # parts of tokens[i]
     stats: dict
+    pinned: frozenset[bytes] = frozenset()  # kept whatever the limit (closed under parts)
 
 
 def load_base(path: str) -> BaseVocab:
@@ -120,6 +129,9 @@ _HAN = regex.compile(r"\p{Han}")
 _DIGIT = regex.compile(r"\p{N}")
 _LATIN = regex.compile(r"[\x00-\x7f\u00a0-\u024f\u0300-\u036f\u1e00-\u1eff]*")
 _EMOJI_CHAR = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
+_SYMBOLS = regex.compile(r"[\x00-\x7f]*[!-/:-@\[-`{-~][\x00-\x7f]*")
+_NO_ALNUM = regex.compile(r"[^A-Za-z0-9]*")
+_IDENTIFIER = regex.compile(r"[ .]?[A-Za-z0-9_]*_[A-Za-z0-9_]*")
 _EMOJI_ONLY = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\p{Emoji_Modifier}\u200d\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f\s]+")
 
 
@@ -137,22 +149,22 @@ def _text_pred(fn: Callable[[str], bool]) -> Predicate:
     return lambda t: t.text is not None and fn(t.text)
 
 
-def _splits(text: str) -> bool:
+def _splits(text: str, digits: int = 1) -> bool:
     unsafe = twin_unsafe()
     if unsafe is None or unsafe.search(text) is not None:
-        return len(pretokenize_text(text)) != 1
-    return len(regex_pieces(text)) != 1
+        return len(pretokenize_text(text, digits)) != 1
+    return len(regex_pieces(text, digits)) != 1
 
 
-def _term(term: str) -> Predicate:
+def _term(term: str, digits: int = 1) -> Predicate:
     term = term.strip()
     if not term:
         raise ValueError("empty rule term")
     if term.startswith("!"):
-        inner = _term(term[1:])
+        inner = _term(term[1:], digits)
         return lambda t: not inner(t)
     if "&" in term and not term.startswith("re:"):
-        preds = [_term(p) for p in term.split("&")]
+        preds = [_term(p, digits) for p in term.split("&")]
         return lambda t: all(p(t) for p in preds)
     if term == "all":
         return lambda t: True
@@ -172,8 +184,12 @@ def _term(term: str) -> Predicate:
         return _text_pred(lambda s: _CJK_ANY.search(s) is not None)
     if term == "digits":
         return _text_pred(lambda s: _DIGIT.search(s) is not None)
+    if term == "symbols":
+        return _text_pred(lambda s: _SYMBOLS.fullmatch(s) is not None and _NO_ALNUM.fullmatch(s) is not None)
+    if term == "identifier":
+        return _text_pred(lambda s: _IDENTIFIER.fullmatch(s) is not None and any(c.isalpha() for c in s))
     if term == "unreachable":
-        return _text_pred(_splits)
+        return _text_pred(lambda s: _splits(s, digits))
     if term.startswith("script:"):
         name = term.split(":", 1)[1]
         letters = regex.compile(r"\p{L}")
@@ -195,8 +211,9 @@ def _term(term: str) -> Predicate:
     raise ValueError(f"unknown base-vocabulary rule term {term!r}")
 
 
-def parse_rule(rule: str | None) -> Predicate:
-    """Compile a rule string (see module doc) into a predicate over tokens."""
+def parse_rule(rule: str | None, digits: int = 1) -> Predicate:
+    """Compile a rule string (see module doc) into a predicate over tokens (``digits``: the
+    pre-tokenizer's digit rule, for ``unreachable``)."""
     if rule is None or not rule.strip():
         return lambda t: False
     rule = rule.strip()
@@ -211,7 +228,7 @@ def parse_rule(rule: str | None) -> Predicate:
         if rest.lstrip().startswith("re:"):
             terms.append(rest.strip())
             break
-    preds = [_term(t) for t in terms if t.strip()]
+    preds = [_term(t, digits) for t in terms if t.strip()]
     return lambda t: any(p(t) for p in preds)
 
 
@@ -227,14 +244,20 @@ def select_base(
     keep: str = "ascii",
     drop: str | None = None,
     max_tokens: int | None = None,
+    *,
+    pin: str | None = None,
+    digits: int = 1,
 ) -> SelectedBase:
-    """The merge-closed subset of ``base`` that ``keep``/``drop`` select (multi-byte tokens)."""
-    keep_p = parse_rule(keep)
-    drop_p = parse_rule(drop)
-    unreachable_p = _term("unreachable")
+    """The merge-closed subset of ``base`` that ``keep``/``drop`` select (multi-byte tokens):
+    the kept tokens ``pin`` matches, then the lowest ranks up to ``max_tokens`` in all."""
+    keep_p = parse_rule(keep, digits)
+    drop_p = parse_rule(drop, digits)
+    pin_p = parse_rule(pin, digits)
+    unreachable_p = _term("unreachable", digits)
     n = len(base.tokens)
     dropped = [False] * n
     selected = [False] * n
+    pinned = [False] * n
     n_rule_drop = n_unreachable = n_no_merge = 0
     for i, data in enumerate(base.tokens):
         if len(data) < 2:
@@ -259,15 +282,15 @@ def select_base(
                 n_unreachable += 1
             else:
                 selected[i] = True
+                pinned[i] = pin_p(tok)
     # ancestors of kept tokens (they cannot be dropped: a dropped part drops its results)
     for i in range(n - 1, -1, -1):
-        if selected[i] and base.parts[i] is not None:
-            a, b = base.parts[i]
-            selected[a] = True
-            selected[b] = True
+        for flags in (selected, pinned):
+            if flags[i] and base.parts[i] is not None:
+                a, b = base.parts[i]
+                flags[a] = True
+                flags[b] = True
     order = [i for i in range(n) if selected[i] and len(base.tokens[i]) >= 2]
-    if max_tokens is not None and len(order) > max_tokens:
-        order = order[:max_tokens]  # parts rank below their results: a rank prefix is closed
     tokens = tuple(base.tokens[i] for i in order)
     merges = tuple((base.tokens[base.parts[i][0]], base.tokens[base.parts[i][1]]) for i in order)  # type: ignore[index]
     stats = {
@@ -277,11 +300,34 @@ def select_base(
         "dropped_by_rule": n_rule_drop,
         "skipped_unreachable": n_unreachable,
         "without_merge": n_no_merge,
+        "pinned": sum(1 for i in order if pinned[i]),
         "keep": keep,
         "drop": drop,
+        "pin": pin,
         "max_tokens": max_tokens,
     }
-    return SelectedBase(name=base.name, tokens=tokens, merges=merges, stats=stats)
+    full = SelectedBase(name=base.name, tokens=tokens, merges=merges, stats=stats,
+                        pinned=frozenset(base.tokens[i] for i in order if pinned[i]))
+    return full if max_tokens is None else limit_by_rank(full, max_tokens)
+
+
+def limit_by_rank(selected: SelectedBase, max_tokens: int) -> SelectedBase:
+    """The pinned tokens, then the lowest ranks of the rest, ``max_tokens`` in all (pinned
+    ones may exceed it). Parts rank below their results and pinned tokens are closed, so
+    the union is merge-closed."""
+    if len(selected.tokens) <= max_tokens:
+        return selected
+    room = max(0, max_tokens - len(selected.pinned))
+    keep: list[int] = []
+    for i, t in enumerate(selected.tokens):
+        if t in selected.pinned:
+            keep.append(i)
+        elif room > 0:
+            keep.append(i)
+            room -= 1
+    stats = {**selected.stats, "kept": len(keep), "select": "rank", "candidates": len(selected.tokens)}
+    return SelectedBase(name=selected.name, tokens=tuple(selected.tokens[i] for i in keep),
+                        merges=tuple(selected.merges[i] for i in keep), stats=stats, pinned=selected.pinned)
 
 
 def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens: int, min_usage: float = 1.0) -> SelectedBase:
@@ -290,12 +336,13 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
     ``usage[token]`` is how often the token appears when the training pre-tokens are
     segmented with ``selected``'s merges (weighted by their counts). Tokens are taken by
     decreasing usage (ties: lower rank first) while their closure fits in ``max_tokens``;
-    tokens used fewer than ``min_usage`` times are not kept for themselves. The result
-    keeps the base's rank order, so it is merge-closed like ``selected``.
+    tokens used fewer than ``min_usage`` times are not kept for themselves. Pinned tokens
+    stay whatever their usage. The result keeps the base's rank order, so it is
+    merge-closed like ``selected``.
     """
     parts = dict(zip(selected.tokens, selected.merges))
     rank = {t: i for i, t in enumerate(selected.tokens)}
-    kept: set[bytes] = set()
+    kept: set[bytes] = set(selected.pinned)
 
     def closure(t: bytes) -> list[bytes]:
         out, stack = [], [t]
@@ -318,4 +365,5 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
     stats = dict(selected.stats)
     stats.update({"kept": len(tokens), "select": "usage", "candidates": len(selected.tokens),
                   "used_candidates": sum(1 for t in selected.tokens if usage.get(t, 0) >= min_usage)})
-    return SelectedBase(name=selected.name, tokens=tokens, merges=tuple(parts[t] for t in tokens), stats=stats)
+    return SelectedBase(name=selected.name, tokens=tokens, merges=tuple(parts[t] for t in tokens), stats=stats,
+                        pinned=selected.pinned)

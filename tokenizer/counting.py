@@ -79,7 +79,7 @@ def _measure_fn(spec: SampleSpec, options: dict[str, dict]):
     return fn
 
 
-def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict], twin):
+def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: dict[str, dict], twin, digits: int):
     from .pretokenize import PretokenCounter, install_twin_ranges
     from .special_tokens import split_on_special
 
@@ -95,7 +95,7 @@ def _count_fn(spec: SampleSpec, rates: Mapping[str, float], stats_acc, options: 
             words = list(counts)
             return pa.RecordBatch.from_pydict({"word": words, "count": [counts[w] for w in words]}, schema=schema)
 
-        counter = PretokenCounter()
+        counter = PretokenCounter(digits)
         for batch in batches:
             for row in batch.to_pylist():
                 f = _file_of(row["path"], row["source"], row["fmt"], row["buckets"])
@@ -155,6 +155,7 @@ def count_pretokens_spark(
     rates: Mapping[str, float] | None = None,
     min_count: int = 1,
     partitions: int | None = None,
+    digits: int = 1,
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Pre-token counts of the training sample, counted by Spark tasks.
 
@@ -171,7 +172,7 @@ def count_pretokens_spark(
         rates = plan_rates(measure_sources_spark(spark, files, spec, partitions=partitions), spec) if spec.sample_bytes is not None else {}
     acc = _dict_accumulator(spark)
     df = _files_frame(spark, files, partitions)
-    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc, _fsspec_options(), twin_ranges()), "word string, count long")
+    partial = df.mapInArrow(_count_fn(spec, dict(rates), acc, _fsspec_options(), twin_ranges(), digits), "word string, count long")
     totals = partial.groupBy("word").agg(F.sum("count").alias("count"))
     if min_count > 1:
         totals = totals.where(F.col("count") >= min_count)

@@ -6,6 +6,10 @@ The two patterns are the ones llama.cpp publishes as its ``youtu`` pre-tokenizer
 2. the o200k (GPT-4o) pattern with numbers split into single digits (``\\p{N}``
    instead of ``\\p{N}{1,3}``).
 
+``digits=3`` swaps stage 2 for o200k's own grouping (``\\p{N}{1,3}``), for builders who
+prefer fewer tokens on numbers to the published single-digit rule; every function that
+splits text takes the same ``digits`` argument (1, the published rule, by default).
+
 Both are applied by ``tokenizers``' ``Split(..., "isolated")`` (Oniguruma regexes), then
 ``ByteLevel(add_prefix_space=False, use_regex=False)`` maps every UTF-8 byte to one of
 256 printable characters (GPT-2's byte-to-unicode table), so the BPE alphabet is exactly
@@ -55,14 +59,22 @@ QWEN_PATTERN = (
 )
 
 
-def build_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+DIGIT_RULES = (1, 3)
+
+
+def word_pattern(digits: int = 1) -> str:
+    """Stage 2's pattern: single digits (1, the published rule) or o200k's groups of 3."""
+    if digits not in DIGIT_RULES:
+        raise ValueError(f"digits must be 1 or 3, got {digits!r}")
+    return O200K_SINGLE_DIGIT_PATTERN if digits == 1 else O200K_PATTERN
+
+
+def build_pre_tokenizer(digits: int = 1) -> pre_tokenizers.PreTokenizer:
     """The Youtu pre-tokenizer as a ``tokenizers`` pre-tokenizer Sequence."""
     return pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(CJK_PATTERN), behavior="isolated", invert=False),
-            pre_tokenizers.Split(
-                Regex(O200K_SINGLE_DIGIT_PATTERN), behavior="isolated", invert=False
-            ),
+            pre_tokenizers.Split(Regex(word_pattern(digits)), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -78,19 +90,19 @@ def build_split_pre_tokenizer(pattern: str) -> pre_tokenizers.PreTokenizer:
     )
 
 
-@lru_cache(maxsize=1)
-def _cached_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    return build_pre_tokenizer()
+@lru_cache(maxsize=2)
+def _cached_pre_tokenizer(digits: int = 1) -> pre_tokenizers.PreTokenizer:
+    return build_pre_tokenizer(digits)
 
 
-def pretokenize_words(text: str) -> list[str]:
+def pretokenize_words(text: str, digits: int = 1) -> list[str]:
     """Byte-level pre-token strings of ``text`` (no special-token handling)."""
-    return [w for w, _ in _cached_pre_tokenizer().pre_tokenize_str(text)]
+    return [w for w, _ in _cached_pre_tokenizer(digits).pre_tokenize_str(text)]
 
 
-def pretokenize_text(text: str) -> list[str]:
+def pretokenize_text(text: str, digits: int = 1) -> list[str]:
     """The pre-token pieces of ``text`` as plain (unmapped) Unicode strings."""
-    return [bytes_to_text(w) for w in pretokenize_words(text)]
+    return [bytes_to_text(w) for w in pretokenize_words(text, digits)]
 
 
 class PretokenCounter:
@@ -103,8 +115,9 @@ class PretokenCounter:
     counted as Unicode strings and mapped to byte-level symbols once each, in ``result``.
     """
 
-    def __init__(self) -> None:
-        self._pt = _cached_pre_tokenizer()
+    def __init__(self, digits: int = 1) -> None:
+        self.digits = digits
+        self._pt = _cached_pre_tokenizer(digits)
         self._unsafe = twin_unsafe()
         self._pieces: Counter = Counter()  # Unicode pieces (fast path)
         self._words: Counter = Counter()  # byte-level words (tokenizers path)
@@ -113,7 +126,7 @@ class PretokenCounter:
         if not text:
             return
         if self._unsafe is not None and self._unsafe.search(text) is None:
-            words = regex_pieces(text)
+            words = regex_pieces(text, self.digits)
             target = self._pieces
         else:
             words = [w for w, _ in self._pt.pre_tokenize_str(text)]
@@ -138,9 +151,9 @@ class PretokenCounter:
         return counts
 
 
-def count_words(texts: Iterable[str], weight: int = 1, into: Counter | None = None) -> Counter:
+def count_words(texts: Iterable[str], weight: int = 1, into: Counter | None = None, digits: int = 1) -> Counter:
     """Count byte-level pre-tokens of ``texts`` (each occurrence counts ``weight``)."""
-    counter = PretokenCounter()
+    counter = PretokenCounter(digits)
     for text in texts:
         counter.add(text, weight)
     return counter.result(into)
@@ -195,21 +208,21 @@ def bytes_to_text(symbols: str) -> str:
 # --- a fast pure-regex twin, for bulk checks on short strings ----------------------------
 
 
-@lru_cache(maxsize=1)
-def _regex_twins():
+@lru_cache(maxsize=2)
+def _regex_twins(digits: int = 1):
     import regex
 
-    return regex.compile(CJK_PATTERN), regex.compile(O200K_SINGLE_DIGIT_PATTERN)
+    return regex.compile(CJK_PATTERN), regex.compile(word_pattern(digits))
 
 
-def regex_pieces(text: str) -> list[str]:
+def regex_pieces(text: str, digits: int = 1) -> list[str]:
     """The same pieces as ``pretokenize_text`` computed with the ``regex`` module.
 
     Both stages apply to every piece (stage 2 also re-splits the CJK runs), as
     ``tokenizers``' pre-tokenizer Sequence does. Used where millions of short strings are
     checked (base-vocabulary reachability); the tests compare it with the real one.
     """
-    cjk, o2 = _regex_twins()
+    cjk, o2 = _regex_twins(digits)
     out: list[str] = []
     pos = 0
     for m in cjk.finditer(text):

@@ -329,6 +329,7 @@ class SampleSpec:
     weights: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
     holdout: float = 0.0  # fraction of documents held out of training
+    holdout_sources: tuple[str, ...] = ()  # whole sources held out of training
 
     def weight(self, source: str, bucket: str) -> float:
         w = self.weights
@@ -345,7 +346,49 @@ def _unit(seed: int, salt: str, source: str, doc_id: str) -> float:
 
 
 def is_heldout(doc: Document, spec: SampleSpec) -> bool:
+    if doc.source in spec.holdout_sources:
+        return True
     return spec.holdout > 0 and _unit(spec.seed, "holdout", doc.source, doc.id) < spec.holdout
+
+
+def lang_group(lang: str | None) -> str:
+    """``en``/``zh`` for their variants (``en-US``, ``zh-Hant``), else the tag or ``other``."""
+    lang = (lang or "").lower()
+    for g in ("zh", "en"):
+        if lang.startswith(g):
+            return g
+    return lang or "other"
+
+
+def source_groups(source_langs: Mapping[tuple[str, str], Mapping[str, int]]) -> dict[str, list[str]]:
+    """``"bucket/lang"`` -> its sources; a source belongs to the language of most of its bytes.
+
+    ``source_langs[(source, bucket)][lang]`` holds bytes (``measure_sources(langs=...)``)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for (source, bucket), by_lang in sorted(source_langs.items()):
+        lang = max(sorted(by_lang), key=lambda g: by_lang[g]) if by_lang else "other"
+        groups[f"{bucket}/{lang}"].append(source)
+    return dict(groups)
+
+
+def holdout_folds(groups: Mapping[str, Iterable[str]], folds: int, seed: int = 0) -> list[tuple[str, ...]]:
+    """Sources to hold out per fold: fold k takes the k-th source (modulo the group's size) of
+    every group, the sources of a group in a seed-keyed hash order, so no one picks them.
+    A bucket whose only source would be held out keeps it (nothing would be left to train it);
+    a group of one source in a bucket with others is held out in every fold."""
+    if folds < 1:
+        raise ValueError("folds must be >= 1")
+    per_bucket: dict[str, int] = defaultdict(int)
+    for g, sources in groups.items():
+        per_bucket[g.split("/", 1)[0]] += len(list(sources))
+    out: list[set[str]] = [set() for _ in range(folds)]
+    for g, sources in sorted(groups.items()):
+        if per_bucket[g.split("/", 1)[0]] < 2:
+            continue
+        order = sorted(set(sources), key=lambda s: (_unit(seed, "fold", g, s), s))
+        for k in range(folds):
+            out[k].add(order[k % len(order)])
+    return [tuple(sorted(f)) for f in out]
 
 
 def multiplicity(doc: Document, rate: float, seed: int) -> int:
@@ -365,14 +408,24 @@ def plan_rates(source_bytes: Mapping[tuple[str, str], int], spec: SampleSpec) ->
     return {s: spec.weight(s, b) * scale for (s, b) in source_bytes}
 
 
-def measure_sources(files: list[InputFile], spec: SampleSpec, on_bytes: Callable[[int], None] | None = None) -> dict[tuple[str, str], int]:
-    """Training bytes per (source, bucket) (held-out documents excluded)."""
+def measure_sources(
+    files: list[InputFile],
+    spec: SampleSpec,
+    on_bytes: Callable[[int], None] | None = None,
+    langs: dict[tuple[str, str], dict[str, int]] | None = None,
+) -> dict[tuple[str, str], int]:
+    """Training bytes per (source, bucket) (held-out documents excluded); ``langs``, when
+    given, receives the bytes of every document per (source, bucket) and language group."""
     sizes: dict[tuple[str, str], int] = defaultdict(int)
     for f in files:
         for doc in iter_file_documents(f):
             n = len(doc.text.encode("utf-8", errors="surrogatepass"))
             if on_bytes:
                 on_bytes(n)
+            if langs is not None:
+                by_lang = langs.setdefault((doc.source, doc.bucket), {})
+                g = lang_group(doc.lang)
+                by_lang[g] = by_lang.get(g, 0) + n
             if is_heldout(doc, spec):
                 continue
             sizes[(doc.source, doc.bucket)] += n

@@ -20,19 +20,34 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
+import regex
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from trivium.kernels.bpe import BPEKernel, apply_merges
 
-from .base_vocab import SelectedBase, load_base, prune_by_usage, select_base
+from .base_vocab import SelectedBase, limit_by_rank, load_base, prune_by_usage, select_base
 from .pretokenize import PretokenCounter, build_pre_tokenizer, bytes_to_symbols, bytes_to_unicode, symbols_to_bytes
-from .sample import Document, InputFile, ReadStats, SampleSpec, discover_files, measure_sources, plan_rates, select, iter_file_documents
+from .sample import (
+    Document,
+    InputFile,
+    ReadStats,
+    SampleSpec,
+    discover_files,
+    holdout_folds,
+    is_heldout,
+    iter_file_documents,
+    measure_sources,
+    plan_rates,
+    select,
+    source_groups,
+)
 from .special_tokens import VOCAB_SIZE, bpe_size_for, special_tokens, split_on_special
 
 PAD_FORMAT = "<|bpe_unused_{}|>"
@@ -68,7 +83,12 @@ class TrainConfig:
     base_keep: str = "ascii"
     base_drop: str | None = None
     base_max: int | None = None
-    base_select: str = "usage"  # "usage": the base_max most used on the counts; "rank": lowest ranks
+    base_select: str = "rank"  # "rank": lowest ranks (the base's own merge order); "usage": most used on the counts
+    base_pin: str | None = None  # rule: base tokens kept whatever base_max (code symbols, identifiers)
+    # base_max measured: each candidate trained on the sample less one source per group,
+    # scored on the sources left out; the best is then trained on the whole sample
+    base_max_candidates: tuple[int, ...] = ()
+    digits: int = 1  # the pre-tokenizer's digit rule: 1 (published, single digits) or 3
     workers: int = 0  # 0: os.cpu_count()
 
     @property
@@ -96,9 +116,9 @@ def document_pieces(doc: Document) -> list[str]:
     return split_on_special(doc.text)
 
 
-def _count_worker(inq, outq) -> None:
+def _count_worker(inq, outq, digits: int) -> None:
     """Worker process: count every batch it receives, send the total once at the end."""
-    counter = PretokenCounter()
+    counter = PretokenCounter(digits)
     try:
         while True:
             batch = inq.get()
@@ -135,6 +155,7 @@ def count_pieces(
     workers: int = 0,
     batch_bytes: int = 1_000_000,
     progress: Progress | None = None,
+    digits: int = 1,
 ) -> Counter:
     """Count byte-level pre-tokens of ``(text, multiplicity)`` pieces in worker processes.
 
@@ -150,7 +171,7 @@ def count_pieces(
     first = next(it, [])
     second = next(it, None)
     if second is None or workers <= 1:  # small inputs: no processes
-        counter = PretokenCounter()
+        counter = PretokenCounter(digits)
         for batch in ([first] if second is None else [first, second]):
             for text, m in batch:
                 counter.add(text, m)
@@ -163,7 +184,7 @@ def count_pieces(
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     inq = ctx.Queue(maxsize=2 * workers)
     outq = ctx.Queue()
-    procs = [ctx.Process(target=_count_worker, args=(inq, outq), daemon=True) for _ in range(workers)]
+    procs = [ctx.Process(target=_count_worker, args=(inq, outq, digits), daemon=True) for _ in range(workers)]
     for p in procs:
         p.start()
     results: list[Counter] = []
@@ -249,6 +270,7 @@ def count_inputs(
     workers: int = 0,
     progress: Progress | None = None,
     rates: Mapping[str, float] | None = None,
+    digits: int = 1,
 ) -> tuple[Counter, dict[str, Any]]:
     """Pre-token counts of the training sample drawn from ``inputs`` (the direct path)."""
     progress = progress or NullProgress()
@@ -273,7 +295,7 @@ def count_inputs(
                     yield piece, m
 
     progress.start("read", total_bytes or None, "B")
-    counts = count_pieces(pieces(), workers=workers, progress=progress)
+    counts = count_pieces(pieces(), workers=workers, progress=progress, digits=digits)
     progress.finish("read")
     info = {
         "read": stats.as_dict(),
@@ -356,9 +378,11 @@ def train_from_counts(
         limit = base_limit(config)
         if config.base_select == "usage":  # only tokens the training text uses, the most used first
             base = _prune_base(base, words, word_counts, limit)
-            base_stats = dict(base.stats)
-        vocab += [bytes_to_symbols(t) for t in base.tokens[:limit]]
-        merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges[:limit]]
+        else:
+            base = limit_by_rank(base, limit)
+        base_stats = dict(base.stats)
+        vocab += [bytes_to_symbols(t) for t in base.tokens]
+        merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
     n_base = len(vocab) - 256
     if n_base:
         offs, syms = _segment_with_base(words, vocab, merges)
@@ -400,8 +424,40 @@ def train_from_counts(
         n_base=n_base,
         n_padding=n_padding,
         stats={"segment_s": round(t_seg, 3), "merge_s": round(t_merge, 3), "distinct_pretokens": len(word_counts),
+               "learned_by_script": learned_by_script(new_tokens),
                **({"base": base_stats} if base_stats else {})},
     )
+
+
+_HAN = regex.compile(r"\p{Han}")
+_CJK_OTHER = regex.compile(r"[\p{Hiragana}\p{Katakana}\p{Hangul}\p{Bopomofo}]")
+
+
+def token_script(data: bytes) -> str:
+    """A learned token's kind: han, cjk (kana, Hangul, ...), latin, <Script> of its letters,
+    digits, space, symbols (no letters or digits), or partial (not whole UTF-8 characters)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "partial"
+    if _HAN.search(text):
+        return "han"
+    if _CJK_OTHER.search(text):
+        return "cjk"
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        if text.isspace():
+            return "space"
+        return "digits" if any(c.isdigit() for c in text) else "symbols"
+    if all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in letters):
+        return "latin"
+    return unicodedata.name(letters[0], "other").split(" ")[0].capitalize()
+
+
+def learned_by_script(tokens: Iterable[bytes]) -> dict[str, int]:
+    """How many learned tokens of each kind (``token_script``), most first."""
+    counts = Counter(token_script(t) for t in tokens)
+    return dict(counts.most_common())
 
 
 def _pad(vocab: list[str], bpe_size: int) -> int:
@@ -435,7 +491,7 @@ def train_with_tokenizers(
                 yield text
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = build_pre_tokenizer()
+    tok.pre_tokenizer = build_pre_tokenizer(config.digits)
     trainer = trainers.BpeTrainer(
         vocab_size=config.bpe_size,
         min_frequency=config.min_frequency,
@@ -460,14 +516,14 @@ def train_with_tokenizers(
 # --- the Tokenizer -------------------------------------------------------------------
 
 
-def build_tokenizer(trained: TrainedBPE, vocab_size: int = VOCAB_SIZE) -> Tokenizer:
+def build_tokenizer(trained: TrainedBPE, vocab_size: int = VOCAB_SIZE, digits: int = 1) -> Tokenizer:
     """The full tokenizer: Youtu pre-tokenizer, byte-level BPE, 256 special ids."""
     bpe_size = bpe_size_for(vocab_size)
     if len(trained.vocab) != bpe_size:
         raise ValueError(f"BPE part has {len(trained.vocab)} entries, expected {bpe_size}")
     model = models.BPE(vocab={s: i for i, s in enumerate(trained.vocab)}, merges=list(trained.merges))
     tok = Tokenizer(model)
-    tok.pre_tokenizer = build_pre_tokenizer()
+    tok.pre_tokenizer = build_pre_tokenizer(digits)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     specials = special_tokens(vocab_size)
@@ -487,15 +543,79 @@ def base_limit(config: TrainConfig) -> int:
 
 
 def prepare_base(config: TrainConfig) -> SelectedBase | None:
-    """The base tokens the rules keep: all candidates for ``usage`` selection (pruned on the
-    counts in ``train_from_counts``), the ``base_max`` lowest ranks for ``rank``."""
+    """Every base token the rules keep; ``train_from_counts`` cuts them to ``base_max``
+    (pinned tokens, then by rank or by usage on the counts)."""
     if not config.base:
         return None
     if config.base_select not in ("usage", "rank"):
         raise ValueError(f"unknown base selection {config.base_select!r}: usage or rank")
     base = load_base(config.base)
-    limit = None if config.base_select == "usage" else base_limit(config)
-    return select_base(base, keep=config.base_keep, drop=config.base_drop, max_tokens=limit)
+    return select_base(base, keep=config.base_keep, drop=config.base_drop, pin=config.base_pin, digits=config.digits)
+
+
+def segmented_tokens(counts: Mapping[str, int], trained: TrainedBPE) -> int:
+    """Tokens the trained BPE gives the counted pre-tokens (BPE works within a pre-token,
+    so this is the token count of the text they were counted on)."""
+    words = [w for w, c in counts.items() if c > 0]
+    if not words:
+        return 0
+    weights = np.fromiter((counts[w] for w in words), dtype=np.int64, count=len(words))
+    n_real = len(trained.vocab) - trained.n_padding
+    offs, _ = _segment_with_base(words, trained.vocab[:n_real], trained.merges)
+    return int((np.diff(offs) * weights).sum())
+
+
+def choose_base_max(
+    fit_counts: Mapping[str, int],
+    held_out: Mapping[str, Mapping[str, int]],
+    config: TrainConfig,
+    base: SelectedBase,
+    progress: Progress | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The ``base_max`` candidate whose tokenizer, trained on ``fit_counts``, gives the fewest
+    tokens on the held-out sources: geometric mean over the groups of tokens relative to the
+    first candidate (each group weighs the same, whatever its size); ties go to fewer base tokens."""
+    tokens: dict[int, dict[str, int]] = {}
+    for n in config.base_max_candidates:
+        trained = train_from_counts(fit_counts, replace(config, base_max=n, base_max_candidates=()), base=base, progress=progress)
+        tokens[n] = {g: segmented_tokens(c, trained) for g, c in sorted(held_out.items())}
+    first = tokens[config.base_max_candidates[0]]
+    groups = [g for g in first if first[g] > 0]
+
+    def score(n: int) -> float:
+        return float(np.exp(np.mean([np.log(tokens[n][g] / first[g]) for g in groups]))) if groups else 1.0
+
+    best = min(sorted(tokens), key=lambda n: (round(score(n), 6), n))
+    return best, {"chosen": best, "held_out_groups": groups,
+                  "candidates": {str(n): {"score": round(score(n), 5), "tokens": tokens[n]} for n in sorted(tokens)}}
+
+
+def _count_base_max_split(files: list[InputFile], spec: SampleSpec, config: TrainConfig, progress: Progress):
+    """Counts for ``base_max`` measurement: the sample less one source per (bucket, language)
+    group (fit), the left-out sources once per document per group (held out), and the same
+    sources with their sample multiplicity (added to fit, the whole sample's counts)."""
+    langs: dict[tuple[str, str], dict[str, int]] = {}
+    sizes = measure_sources(files, spec, langs=langs)
+    rates = plan_rates(sizes, spec) if spec.sample_bytes is not None else {}
+    groups = {g: [s for s in ss if s not in spec.holdout_sources] for g, ss in source_groups(langs).items()}
+    val = holdout_folds({g: ss for g, ss in groups.items() if ss}, 1, seed=spec.seed + 1)[0]
+    group_of = {s: g for g, ss in groups.items() for s in ss}
+    fit, info = count_inputs(files, replace(spec, holdout_sources=spec.holdout_sources + val), workers=config.workers,
+                             progress=progress, rates=rates, digits=config.digits)
+    held: dict[str, PretokenCounter] = {}
+    sampled = PretokenCounter(config.digits)
+    val_set = set(val)
+    for f in files:
+        for doc in iter_file_documents(f):
+            if doc.source not in val_set or is_heldout(doc, spec):
+                continue
+            m = select(doc, spec, rates, "train")
+            for piece in document_pieces(doc):
+                held.setdefault(group_of[doc.source], PretokenCounter(config.digits)).add(piece)
+                if m > 0:
+                    sampled.add(piece, m)
+    info = {**info, "rates": dict(sorted(rates.items())), "base_max_held_out_sources": list(val)}
+    return fit, {g: c.result() for g, c in held.items()}, sampled.result(), info
 
 
 def train_tokenizer(
@@ -518,6 +638,8 @@ def train_tokenizer(
         "weights": dict(spec.weights),
         "sample_bytes_target": spec.sample_bytes,
         "holdout": spec.holdout,
+        "holdout_sources": list(spec.holdout_sources),
+        "digits": config.digits,
     }
     if config.engine == "tokenizers":
         if config.base:
@@ -534,8 +656,17 @@ def train_tokenizer(
         report["read"] = stats.as_dict()
         report["rates"] = dict(sorted(rates.items()))
     elif config.engine == "trivium":
-        if counts is None:
-            counts, info = count_inputs(inputs, spec, workers=config.workers, progress=progress)
+        measure = bool(config.base_max_candidates)
+        if measure and (counts is not None or not config.base):
+            raise ValueError("--base-max auto needs --base and counts it makes itself (not --spark)")
+        if measure:
+            files = inputs if (isinstance(inputs, list) and inputs and isinstance(inputs[0], InputFile)) else discover_files(inputs)  # type: ignore[arg-type]
+            fit, held, sampled, info = _count_base_max_split(files, spec, config, progress)
+            counts = Counter(fit)
+            counts.update(sampled)
+            report.update({**info, "distinct_pretokens": len(counts)})
+        elif counts is None:
+            counts, info = count_inputs(inputs, spec, workers=config.workers, progress=progress, digits=config.digits)
             report.update(info)
         report["count_s"] = round(time.perf_counter() - t0, 3)
         t1 = time.perf_counter()
@@ -543,13 +674,18 @@ def train_tokenizer(
         if base is not None:
             report["base"] = base.stats
             report["base_s"] = round(time.perf_counter() - t1, 3)
+        if measure:
+            chosen, report["base_max_measured"] = choose_base_max(fit, held, config, base, progress)  # type: ignore[arg-type]
+            config = replace(config, base_max=chosen, base_max_candidates=())
+            del fit, held
         trained = train_from_counts(counts, config, base=base, progress=progress)
         report.update(trained.stats)
     else:
         raise ValueError(f"unknown engine {config.engine!r}")
-    tok = build_tokenizer(trained, config.vocab_size)
+    tok = build_tokenizer(trained, config.vocab_size, config.digits)
     report.update(
         {
+            "base_max": config.base_max,
             "base_tokens": trained.n_base,
             "learned_merges": trained.n_learned,
             "padding_entries": trained.n_padding,
