@@ -20,6 +20,7 @@ import json
 import os
 import re
 from functools import cached_property
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -206,7 +207,7 @@ class LangIdConfig(BaseModel):
     model_path: str | None = Field(
         None, description="fastText lid.176 model file; default: $TRIVIUM_LID_MODEL, else the copy shipped in the package"
     )
-    allow: dict[str, float] = Field(
+    allow: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=lambda: {"en": 0.65, "zh": 0.5},
         description="languages kept, each with its minimum score; key '*' = any other language; empty = keep all",
     )

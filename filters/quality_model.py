@@ -8,6 +8,8 @@ when one is given, else from structure alone: conversations are `agentic`, code/
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 from trivium.filters.fasttext_text import (
     Example,
@@ -29,7 +31,7 @@ class QualityConfig(BaseModel):
     domain_model: str | None = Field(
         None, description="domain model that picks the bucket threshold; default: the domain stage's model"
     )
-    thresholds: dict[str, float] = Field(
+    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=lambda: {"commonsense": 0.5, "stem": 0.3, "code": 0.0, "agentic": 0.0},
         description="minimum quality_score per bucket",
     )

@@ -30,7 +30,7 @@ def stage_dir(output: str, index: int, name: str) -> str:
 
 
 def run_ingest(spark, inputs: list[str], output: str, config: CurateConfig, force: bool = False) -> StageOutcome:
-    io.configure(config.storage)
+    io.configure(config.storage.fsspec_options())
     files = io.list_files(inputs)
     out = stage_dir(output, 0, "ingest")
     manifest = run_stage(
@@ -48,7 +48,7 @@ def run_ingest(spark, inputs: list[str], output: str, config: CurateConfig, forc
 def run_after(
     spark, sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig, force: bool = False
 ) -> StageOutcome:
-    io.configure(config.storage)
+    io.configure(config.storage.fsspec_options())
     stage_config = getattr(config, sdef.config_field)
     out = stage_dir(output, index, sdef.name)
     manifest = run_stage(

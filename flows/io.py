@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import uuid
 from dataclasses import dataclass
 
 import fsspec
@@ -92,6 +94,26 @@ def write_bytes(url: str, data: bytes) -> None:
     fs.makedirs(posixpath.dirname(path), exist_ok=True)
     with fs.open(path, "wb") as f:
         f.write(data)
+
+
+def write_bytes_atomic(url: str, data: bytes) -> None:
+    """Readers see the old content or the new, never half of it: a local file is written beside its
+    target, synced and renamed over it; an object store's PUT is atomic already."""
+    fs, path = fs_and_path(url)
+    if protocol_of(url) not in ("file", "local"):
+        write_bytes(url, data)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def exists(url: str) -> bool:

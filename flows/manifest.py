@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from trivium.flows import io
 
 MANIFEST_NAME = "_manifest.json"
@@ -57,10 +57,13 @@ class ConservationError(RuntimeError):
 
 
 def read_manifest(stage_dir: str) -> Manifest | None:
+    """The stage's committed manifest, or None when there is none or it cannot be read (a torn write
+    from a version that wrote in place, a hand edit): either way the stage is not committed."""
     url = io.join(stage_dir, MANIFEST_NAME)
-    if not io.exists(url):
+    try:
+        return Manifest.model_validate_json(io.read_bytes(url))
+    except (FileNotFoundError, IsADirectoryError, ValidationError, UnicodeDecodeError):
         return None
-    return Manifest.model_validate_json(io.read_bytes(url))
 
 
 def write_manifest(stage_dir: str, manifest: Manifest) -> None:
@@ -73,7 +76,7 @@ def write_manifest(stage_dir: str, manifest: Manifest) -> None:
             f"{manifest.docs_in} in, {manifest.docs_out} out, {lost} unaccounted for"
         )
     data = manifest.model_dump(exclude={"skipped"})
-    io.write_bytes(io.join(stage_dir, MANIFEST_NAME), json.dumps(data, indent=1, sort_keys=True).encode())
+    io.write_bytes_atomic(io.join(stage_dir, MANIFEST_NAME), json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def config_hash(stage: str, config: BaseModel | None, version: str) -> str:

@@ -8,18 +8,34 @@ import shutil
 import subprocess
 import sys
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 MIN_JAVA = 17
+# local, local[4], local[*], local[4,2] (with task retries), or a cluster manager's URL
+MASTER_PATTERN = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|(spark|k8s|mesos)://\S+|yarn")
 
 
 class SparkConfig(BaseModel):
     master: str = Field("local[*]", description="Spark master URL: local[*], spark://host:7077, k8s://..., yarn")
     app_name: str = "trivium"
     partitions: int = Field(8, ge=1, description="shuffle partitions = output files per stage")
-    driver_memory: str = "4g"
+    driver_memory: str = Field("4g", description="JVM heap of the driver, e.g. 4g")
     arrow_batch_rows: int = Field(2000, ge=1, description="documents per Arrow batch sent to Python")
     conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+
+    @field_validator("master")
+    @classmethod
+    def _master_url(cls, value: str) -> str:
+        if not MASTER_PATTERN.fullmatch(value):
+            raise ValueError(f"not a Spark master URL: {value!r} (local[*], local[4], spark://host:7077, k8s://..., yarn)")
+        return value
+
+    @field_validator("driver_memory")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgtKMGT]?", value):
+            raise ValueError(f"not a JVM memory size: {value!r} (e.g. 512m, 4g)")
+        return value
 
 
 class JavaMissing(RuntimeError):

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 from trivium.flows import io
 from trivium.flows.manifest import (
+    MANIFEST_NAME,
     ConservationError,
     FileEntry,
     Manifest,
@@ -145,10 +146,17 @@ class _LazyParquet:
         return self.url[len(stage_dir) :].lstrip("/")
 
 
-def _reusable(existing: Manifest | None, stage: str, chash: str, inputs: list[str], stage_dir: str) -> bool:
+def committed_match(stage: str, stage_dir: str, config: BaseModel | None, inputs: list[str]) -> Manifest | None:
+    """The stage's committed manifest when it was made from these inputs and this config and all its
+    files are there (the stage can be skipped), else None."""
+    existing = read_manifest(stage_dir)
+    chash = config_hash(stage, config, STAGE_CODE_VERSION)
     if existing is None or existing.stage != stage or existing.config_hash != chash or existing.inputs != inputs:
-        return False
-    return all(io.exists(io.join(stage_dir, f.path)) for f in existing.files + existing.rejects)
+        return None
+    if not all(io.exists(io.join(stage_dir, f.path)) for f in existing.files + existing.rejects):
+        return None
+    existing.skipped = True
+    return existing
 
 
 def run_stage(
@@ -170,11 +178,9 @@ def run_stage(
     documents, passes None and counts what its readers emitted.
     """
     chash = config_hash(stage, config, STAGE_CODE_VERSION)
-    existing = read_manifest(stage_dir)
-    if not force and _reusable(existing, stage, chash, inputs, stage_dir):
-        existing.skipped = True
+    if not force and (existing := committed_match(stage, stage_dir, config, inputs)):
         return existing
-    io.remove(io.join(stage_dir, "_manifest.json"))  # uncommit before touching any file
+    io.remove(io.join(stage_dir, MANIFEST_NAME))  # uncommit before touching any file
 
     start = time.time()
     df = build()
@@ -244,6 +250,8 @@ def _remove_unlisted(stage_dir: str, manifest: Manifest) -> None:
         for p in fs.ls(folder, detail=False):
             rel = p[len(base) :].lstrip("/")
             if rel.endswith(".parquet") and rel.split("/")[-1].startswith("part-") and rel not in listed:
+                fs.rm(p)
+            elif rel.startswith(MANIFEST_NAME + ".") and rel.endswith(".tmp"):  # a writer killed before its rename
                 fs.rm(p)
 
 
