@@ -11,13 +11,14 @@ import json
 import posixpath
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from trivium.flows import io
-from trivium.flows.stage import DISPOSITION, QUARANTINED, REASON
+from trivium.filters.extract import ExtractConfig
+from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
@@ -26,6 +27,7 @@ DOC_FIELDS = ["id", "text", "source", "lang", "meta", "messages", "tools"]
 INGEST_ARROW_SCHEMA = pa.schema(
     [(name, pa.string()) for name in DOC_FIELDS]
     + [("_file", pa.string()), ("_line", pa.int64()), (REASON, pa.string()), (DISPOSITION, pa.string())]
+    + [(COUNTERS, pa.string())]  # per-file reader counters (web ingest), summed into the manifest
 )
 INGEST_DDL = ", ".join(f"{f.name} {'long' if f.type == pa.int64() else 'string'}" for f in INGEST_ARROW_SCHEMA)
 
@@ -37,6 +39,10 @@ class IngestConfig(BaseModel):
     lang_key: str = Field("lang", description="record key (or meta key) with a declared language")
     max_doc_bytes: int = Field(10_000_000, ge=1, description="documents larger than this are quarantined")
     quarantine_preview_bytes: int = Field(4096, ge=0, description="how much of a bad record rejects keep")
+    format: Literal["auto", "jsonl", "parquet", "warc", "html"] = Field(
+        "auto", description="input format of every file; auto: from each file's extension (`curate --format`)"
+    )
+    web: ExtractConfig = Field(default_factory=ExtractConfig, description="WARC / HTML: extractor, time limit, URL block list")
 
 
 class Emit:
@@ -48,7 +54,8 @@ class Emit:
     def __len__(self) -> int:
         return len(self.cols["id"])
 
-    def add(self, *, id, text=None, source, lang="", meta="{}", messages=None, tools=None, file, line, reason=None):
+    def add(self, *, id, text=None, source, lang="", meta="{}", messages=None, tools=None, file, line, reason=None,
+            disposition=QUARANTINED):
         for k, v in (
             ("id", id),
             ("text", text),
@@ -60,7 +67,8 @@ class Emit:
             ("_file", file),
             ("_line", line),
             (REASON, reason),
-            (DISPOSITION, QUARANTINED if reason else None),
+            (DISPOSITION, disposition if reason else None),
+            (COUNTERS, None),
         ):
             self.cols[k].append(v)
 
@@ -89,6 +97,10 @@ class Emit:
             meta=canonical_json({"error": error, **meta}),
         )
 
+    def note(self, counters: dict) -> None:
+        """Attach counters (JSON numbers) to the last row; the stage runner sums them into the manifest."""
+        self.cols[COUNTERS][-1] = canonical_json(counters)
+
     def batch(self) -> pa.RecordBatch:
         b = pa.RecordBatch.from_pydict(self.cols, schema=INGEST_ARROW_SCHEMA)
         self.cols = {f.name: [] for f in INGEST_ARROW_SCHEMA}
@@ -101,7 +113,9 @@ def file_kind(url: str) -> str | None:
         return "jsonl"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    return None
+    from trivium.flows.ingest_web import web_kind  # ingest_web imports this module
+
+    return web_kind(url)
 
 
 def is_hidden(url: str) -> bool:
@@ -350,18 +364,22 @@ class FileReader:
                     yield out.batch()
 
     def read_file(self, url: str, parser: RecordParser, out: Emit) -> Iterator[pa.RecordBatch]:
-        kind = file_kind(url)
+        kind = file_kind(url) if self.config.format == "auto" else self.config.format
         if kind == "jsonl":
             yield from read_jsonl(url, parser, out, self.batch_rows)
         elif kind == "parquet":
             yield from read_parquet(url, parser, out, self.batch_rows)
+        elif kind in ("warc", "html"):
+            from trivium.flows.ingest_web import read_web
+
+            yield from read_web(kind, url, self.config, out, self.batch_rows)
         else:
             source = source_of_file(url)
             out.quarantine(
                 url,
                 0,
                 "unsupported_format",
-                "not JSONL(.gz|.zst) or Parquet; web formats come with web ingest",
+                "not JSONL(.gz|.zst), Parquet, WARC(.gz) or HTML",
                 source=source,
                 record=False,
             )
