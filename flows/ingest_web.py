@@ -94,9 +94,9 @@ class PageSink:
             self.stats["web.charset_mismatch"] += 1
         start = time.perf_counter()
         result = extractor_for(self.web)(decoded.text)
-        self.stats["web.extract.s"] += time.perf_counter() - start
+        self.stats["web.extract.task_s"] += time.perf_counter() - start
         self.stats["web.extract.pages"] += 1
-        self.stats["web.extract.html_mb"] += len(page.body) / 1e6
+        self.stats["web.extract.mb"] += len(page.body) / 1e6
         self.stats[f"web.extractor.{self.web.extractor}"] += 1
         if result.reason:
             return self._row(page, reason=result.reason, error=result.error, text=_preview(decoded.text, preview),
@@ -109,7 +109,7 @@ class PageSink:
         self.stats[f"web.{self.kind}.files"] += 1
         self.stats[f"web.{self.kind}.mb"] += size / 1e6
         self.stats[f"web.{self.kind}.task_s"] += seconds
-        self.out.note({k: round(v, 6) if isinstance(v, float) else v for k, v in sorted(self.stats.items())})
+        self.out.note(dict(self.stats))
 
 
 # ---- HTTP payloads ---------------------------------------------------------------------------

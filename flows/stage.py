@@ -226,11 +226,21 @@ def run_stage(
         wall_s=round(time.time() - start, 3),
         text_bytes_in=n_text,
         doc_schema=kept_schema.json(),
-        extra=dict(sorted(counters.items())) | (extra(df) if extra else {}),
+        extra=with_rates(counters) | (extra(df) if extra else {}),
     )
     write_manifest(stage_dir, manifest)
     _remove_unlisted(stage_dir, manifest)
     return manifest
+
+
+def with_rates(counters: dict) -> dict:
+    """Sorted counters, floats rounded; each `X.mb` with an `X.task_s` (both summed over tasks) adds
+    `X.mb_per_s`, a per-core rate (web ingest reports one per input format and one for extraction)."""
+    out = {k: round(v, 6) if isinstance(v, float) else v for k, v in counters.items()}
+    for key in [k[: -len(".mb")] for k in out if k.endswith(".mb")]:
+        if out.get(f"{key}.task_s"):
+            out[f"{key}.mb_per_s"] = round(out[f"{key}.mb"] / out[f"{key}.task_s"], 3)
+    return dict(sorted(out.items()))
 
 
 def _kept_schema(schema):
