@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
-                 as_json: bool, title: str) -> list[dict]:
+                 as_json: bool, title: str, input_format: str | None = None) -> list[dict]:
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.report import stage_summary, stage_table
 
@@ -29,6 +29,13 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
         config = load_config(config_file)
     except (ConfigError, OSError) as e:
         fail(str(e))
+    if input_format:
+        from typing import get_args
+
+        formats = get_args(type(config.ingest).model_fields["format"].annotation)
+        if input_format not in formats:
+            fail(f"--format: expected one of {', '.join(formats)}, got {input_format!r}")
+        config.ingest = config.ingest.model_copy(update={"format": input_format})
     spark = spark_or_fail(config.spark, master)
     from trivium.flows.curate import curate_flow
     from trivium.flows.progress import spark_progress
@@ -54,9 +61,13 @@ def curate(
     master: str | None = typer.Option(None, "--master", help="Spark master URL (default local[*])"),
     force: bool = typer.Option(False, "--force", help="re-run stages even when their manifests match"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as one JSON object"),
+    input_format: str | None = typer.Option(
+        None, "--format", help="jsonl|parquet|warc|html for every input file (default: from each file's extension)"
+    ),
 ) -> None:
     """Run the curation stages (see `trivium stages`) as a Prefect flow of Spark jobs; prints a per-stage table."""
-    run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}")
+    run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}",
+                 input_format=input_format)
 
 
 @app.command()
@@ -84,7 +95,7 @@ def stages() -> None:
     """List the curation stages in the order documents flow through them."""
     from trivium.flows.stages import STAGES
 
-    out.print("ingest: JSONL(.gz|.zst) / Parquet readers, bad input quarantined")
+    out.print("ingest: JSONL(.gz|.zst) / Parquet / WARC / HTML readers (web pages: main-text extraction), bad input quarantined")
     for s in STAGES:
         out.print(f"{s.name}: {s.description}")
 
