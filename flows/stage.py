@@ -325,6 +325,7 @@ class StageDef:
     build: Callable
     description: str = ""
     enabled: Callable[[BaseModel], bool] = lambda cfg: getattr(cfg, "enabled", True)
+    manifest_extra: Callable[[BaseModel], dict] | None = None  # config -> what the manifest records (e.g. models)
 
 
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
