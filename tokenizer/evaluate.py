@@ -11,6 +11,19 @@ characters per token, tokens per word, and the number of documents whose
 ``decode(encode(x))`` differs from ``x``. Words are runs of letters/marks/digits, except
 Han and kana characters, which count one word each (Chinese and Japanese are not
 space-delimited).
+
+Honest references:
+
+* **held-out sources**: ``--split heldout-sources`` reads only the sources a tokenizer was
+  trained without; several tokenizers trained on different folds (``holdout_folds``) are
+  each measured on their own left-out sources and summed (``combine_results``), so every
+  figure is on text of a source its tokenizer never saw;
+* **like for like**: ``like_for_like`` puts a baseline's vocabulary behind trivium's
+  pre-tokenizer (``name@d1`` with single digits, ``name@d3`` with o200k's groups of three).
+  ``reference_report`` then gives, per group and baseline, our tokens relative to the
+  baseline as published and like for like, and what the pre-tokenizer costs the baseline's
+  own vocabulary: the digit rule (``@d1`` vs ``@d3``) and the rest of the split (``@d3`` vs
+  published).
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from typing import Any
 
 import regex
 
-from .sample import Document, SampleSpec, discover_files, iter_file_documents, is_heldout
+from .sample import Document, SampleSpec, discover_files, is_heldout, iter_file_documents, lang_group
 
 _WORD_RE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{L}\p{M}\p{N}_]+")
 
@@ -55,11 +68,26 @@ def _hf_eval_tokenizer(name: str, tok, kind: str) -> EvalTokenizer:
     return EvalTokenizer(name=name, kind=kind, vocab_size=tok.get_vocab_size(with_added_tokens=True), encode_batch=enc, decode=dec)
 
 
+def like_for_like(path: str, digits: int = 1, name: str | None = None) -> EvalTokenizer:
+    """A baseline's vocabulary (tokenizer.json or tiktoken file) behind trivium's
+    pre-tokenizer with the given digit rule; named ``<baseline>@d<digits>``."""
+    from tokenizers import Tokenizer
+
+    from .pretokenize import build_pre_tokenizer
+    from .tiktoken_loader import tiktoken_to_tokenizer
+
+    with open(path, "rb") as fh:
+        is_json = fh.read(64).lstrip().startswith(b"{")
+    tok = Tokenizer.from_file(path) if is_json else tiktoken_to_tokenizer(path)
+    tok.pre_tokenizer = build_pre_tokenizer(digits)
+    return _hf_eval_tokenizer(f"{name or tokenizer_label(path)}@d{digits}", tok, "like-for-like")
+
+
 def load_eval_tokenizer(path: str, name: str | None = None) -> EvalTokenizer:
     """Open a tokenizer directory, ``tokenizer.json`` or tiktoken rank file for evaluation."""
     from tokenizers import Tokenizer
 
-    label = name or _label(path)
+    label = name or tokenizer_label(path)
     if os.path.isdir(path):
         return _hf_eval_tokenizer(label, Tokenizer.from_file(os.path.join(path, "tokenizer.json")), "tokenizers")
     with open(path, "rb") as fh:
@@ -83,7 +111,7 @@ def load_eval_tokenizer(path: str, name: str | None = None) -> EvalTokenizer:
     return EvalTokenizer(name=label, kind="tiktoken", vocab_size=enc.n_vocab, encode_batch=encode, decode=decode)
 
 
-def _label(path: str) -> str:
+def tokenizer_label(path: str) -> str:
     base = os.path.basename(os.path.normpath(path))
     for suffix in (".tokenizer.json", ".tiktoken", ".json"):
         if base.endswith(suffix):
@@ -122,16 +150,23 @@ def select_eval_documents(
     max_docs_per_source: int | None = None,
     max_bytes_per_source: int | None = None,
 ) -> list[Document]:
-    """Documents to evaluate on (deterministic: file order, then line order)."""
+    """Documents to evaluate on (deterministic: file order, then line order). Splits: all,
+    train, heldout (documents and sources held out), heldout-sources (sources only)."""
     spec = spec or SampleSpec()
-    if split == "heldout" and spec.holdout <= 0:
-        raise ValueError("split 'heldout' needs a holdout fraction > 0 (the one used in training)")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: {', '.join(SPLITS)}")
+    if split == "heldout" and spec.holdout <= 0 and not spec.holdout_sources:
+        raise ValueError("split 'heldout' needs a holdout fraction > 0 or held-out sources (those used in training)")
+    if split == "heldout-sources" and not spec.holdout_sources:
+        raise ValueError("split 'heldout-sources' needs the sources held out of training")
     per_docs: dict[str, int] = defaultdict(int)
     per_bytes: dict[str, int] = defaultdict(int)
     out: list[Document] = []
     for f in discover_files(inputs):
         for doc in iter_file_documents(f):
             if split == "heldout" and not is_heldout(doc, spec):
+                continue
+            if split == "heldout-sources" and doc.source not in spec.holdout_sources:
                 continue
             if split == "train" and is_heldout(doc, spec):
                 continue
@@ -145,13 +180,7 @@ def select_eval_documents(
     return out
 
 
-def _lang_group(doc: Document) -> str:
-    lang = (doc.lang or "").lower()
-    if lang.startswith("zh"):
-        return "zh"
-    if lang.startswith("en"):
-        return "en"
-    return lang or "other"
+SPLITS = ("all", "train", "heldout", "heldout-sources")
 
 
 def evaluate(
@@ -170,7 +199,7 @@ def evaluate(
         batch = docs[start : start + batch_size]
         texts = [d.text for d in batch]
         keys_per_doc = [
-            ("all", f"bucket:{d.bucket}", f"bucket_lang:{d.bucket}/{_lang_group(d)}", f"source:{d.source}") for d in batch
+            ("all", f"bucket:{d.bucket}", f"bucket_lang:{d.bucket}/{lang_group(d.lang)}", f"source:{d.source}") for d in batch
         ]
         for d, keys in zip(batch, keys_per_doc):
             nb = len(d.text.encode("utf-8", "surrogatepass"))
@@ -197,6 +226,97 @@ def evaluate(
         "tokenizers": [{"name": t.name, "kind": t.kind, "vocab_size": t.vocab_size} for t in tokenizers],
         "groups": {k: groups[k].as_dict(names) for k in ordered},
     }
+
+
+def combine_results(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sum evaluations of disjoint document sets (e.g. the folds of a leave-one-source-out
+    run, each with its own tokenizer under the same name) into one result."""
+    names = [t["name"] for t in results[0]["tokenizers"]]
+    if any([t["name"] for t in r["tokenizers"]] != names for r in results):
+        raise ValueError("fold results must name the same tokenizers")
+    groups: dict[str, GroupStats] = defaultdict(GroupStats)
+    for r in results:
+        for g, data in r["groups"].items():
+            acc = groups[g]
+            for k in ("docs", "bytes", "chars", "words"):
+                setattr(acc, k, getattr(acc, k) + data[k])
+            for n, v in data["tokenizers"].items():
+                acc.tokens[n] += v["tokens"]
+                acc.roundtrip_failures[n] += v["roundtrip_failures"]
+    ordered = sorted(groups, key=lambda k: (k != "all", k.split(":")[0], k))
+    return {"tokenizers": results[0]["tokenizers"], "groups": {k: groups[k].as_dict(names) for k in ordered}}
+
+
+def reference_report(result: dict[str, Any], ours: str, baselines: Sequence[str], digits: int = 1) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per group and baseline ``b`` (ratios of token counts; below 1 = fewer tokens):
+
+    * ``published``: ours / b as published;
+    * ``like_for_like``: ours / ``b@d<digits>`` (b's vocabulary behind our pre-tokenizer);
+    * ``digit_cost``: ``b@d1`` / ``b@d3`` - 1, what single digits cost b's own vocabulary;
+    * ``split_cost``: ``b@d3`` / b - 1, what the rest of our pre-tokenizer costs it.
+
+    Entries whose tokenizers were not evaluated are None."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for g, data in result["groups"].items():
+        toks = {n: v["tokens"] for n, v in data["tokenizers"].items()}
+
+        def ratio(a: str, b: str) -> float | None:
+            return toks[a] / toks[b] if a in toks and toks.get(b) else None
+
+        row = {}
+        for b in baselines:
+            d1, d3 = ratio(f"{b}@d1", f"{b}@d3"), ratio(f"{b}@d3", b)
+            row[b] = {"published": ratio(ours, b), "like_for_like": ratio(ours, f"{b}@d{digits}"),
+                      "digit_cost": None if d1 is None else d1 - 1, "split_cost": None if d3 is None else d3 - 1}
+        out[g] = row
+    return out
+
+
+def render_reference_table(report: dict[str, dict[str, dict[str, float | None]]], groups: Iterable[str] | None = None, title: str = ""):
+    """A rich Table: per group, for each baseline ours/published, ours/like-for-like and
+    the pre-tokenizer's costs to the baseline's own vocabulary."""
+    from rich.table import Table
+
+    keys = list(groups) if groups is not None else list(report)
+    baselines = list(next(iter(report.values()))) if report else []
+    table = Table(title=title or "tokens relative to each baseline (below 1 = fewer): published | like for like | digit rule | rest of split")
+    table.add_column("group")
+    for b in baselines:
+        table.add_column(b, justify="right")
+
+    def cell(v: float | None, pct: bool = False) -> str:
+        if v is None:
+            return "-"
+        return f"{v:+.1%}" if pct else f"{v:.3f}"
+
+    for g in keys:
+        table.add_row(g, *(" | ".join([cell(report[g][b]["published"]), cell(report[g][b]["like_for_like"]),
+                                        cell(report[g][b]["digit_cost"], True), cell(report[g][b]["split_cost"], True)])
+                           for b in baselines))
+    return table
+
+
+def learned_by_bucket(tok: EvalTokenizer, docs: Sequence[Document], first: int, end: int) -> dict[str, int]:
+    """Learned tokens (ids ``first .. end-1``) per bucket: each goes to the bucket that uses
+    it most per byte of its text; ``unused`` when no document produces it."""
+    import numpy as np
+
+    buckets = sorted({d.bucket for d in docs})
+    use = np.zeros((len(buckets), max(0, end - first)), dtype=np.float64)
+    size = np.zeros(len(buckets))
+    for start in range(0, len(docs), 256):
+        batch = docs[start : start + 256]
+        for d, ids in zip(batch, tok.encode_batch([d.text for d in batch])):
+            row = buckets.index(d.bucket)
+            size[row] += len(d.text.encode("utf-8", "surrogatepass"))
+            a = np.asarray(ids, dtype=np.int64)
+            a = a[(a >= first) & (a < end)] - first
+            use[row] += np.bincount(a, minlength=use.shape[1])
+    rate = use / np.maximum(size, 1)[:, None]
+    owner = rate.argmax(axis=0)
+    out = {b: int(((owner == i) & (use.sum(axis=0) > 0)).sum()) for i, b in enumerate(buckets)}
+    out["unused"] = int((use.sum(axis=0) == 0).sum())
+    return out
 
 
 def relative_tokens(result: dict[str, Any], reference: str) -> dict[str, dict[str, float]]:

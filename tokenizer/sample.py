@@ -432,6 +432,16 @@ def measure_sources(
     return dict(sizes)
 
 
+def fold_sources(files: list[InputFile], fold: int, folds: int, seed: int = 0) -> tuple[str, ...]:
+    """The sources fold ``fold`` of ``folds`` holds out (``holdout_folds`` over the inputs'
+    (bucket, language) groups; one read pass to learn each source's language)."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} out of range: 0..{folds - 1}")
+    langs: dict[tuple[str, str], dict[str, int]] = {}
+    measure_sources(files, SampleSpec(), langs=langs)
+    return holdout_folds(source_groups(langs), folds, seed)[fold]
+
+
 def select(doc: Document, spec: SampleSpec, rates: Mapping[str, float], split: str = "train") -> int:
     """How many times ``doc`` enters the ``split`` ("train", "heldout" or "all")."""
     if split == "all":
