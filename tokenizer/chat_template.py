@@ -16,6 +16,12 @@ Layout (special tokens in angle brackets)::
     <|User|><tool_response>\n{tool output}\n</tool_response>   (one User turn per run of tool messages)
     <|Assistant|>                                              (generation prompt)
 
+Each assistant turn after its ``<|Assistant|>`` header (reasoning, content, tool calls and the
+closing ``<|end_of_text|>``) sits in a ``{% generation %}`` block: ``transformers``'
+``return_assistant_tokens_mask=True`` masks exactly those characters, and
+``render_conversation_spans`` returns the same character spans for the loss mask of
+pretraining rows.
+
 OpenAI-format rows are accepted as they are: ``content`` may be null or a list of
 ``{"type": "text", "text": ...}`` parts, ``tool_calls[].function.arguments`` may be a JSON
 string (emitted verbatim) or an object (emitted with ``tojson``); reasoning is read from
@@ -25,8 +31,12 @@ string (emitted verbatim) or an object (emitted with ``tojson``); reasoning is r
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 from typing import Any
+
+import jinja2.ext
+import jinja2.nodes
 
 from .special_tokens import BOS
 
@@ -67,6 +77,7 @@ CHAT_TEMPLATE = r"""{%- macro render_content(content) -%}
 {{- '<|User|>' + render_content(message.content) -}}
 {%- elif message.role == 'assistant' -%}
 {{- '<|Assistant|>' -}}
+{%- generation -%}
 {%- set reasoning = message.reasoning_content if message.reasoning_content is defined and message.reasoning_content else (message.thinking if message.thinking is defined and message.thinking else '') -%}
 {%- if reasoning -%}{{- '<think>\n' + reasoning + '\n</think>\n\n' -}}{%- endif -%}
 {{- render_content(message.content) -}}
@@ -77,6 +88,7 @@ CHAT_TEMPLATE = r"""{%- macro render_content(content) -%}
 {%- endfor -%}
 {%- endif -%}
 {{- '<|end_of_text|>' -}}
+{%- endgeneration -%}
 {%- elif message.role == 'tool' or message.role == 'function' or message.role == 'ipython' -%}
 {%- if loop.first or loop.previtem.role not in ['tool', 'function', 'ipython'] -%}{{- '<|User|>' -}}{%- else -%}{{- '\n' -}}{%- endif -%}
 {{- '<tool_response>\n' + render_content(message.content) + '\n</tool_response>' -}}
@@ -102,15 +114,50 @@ def _raise_exception(message):
     raise TemplateError(message)
 
 
+class GenerationTracker(jinja2.ext.Extension):
+    """``{% generation %}`` ... ``{% endgeneration %}``, as ``transformers``' AssistantTracker: while a render
+    is tracked, each block's [start, end) character offsets in the output are recorded."""
+
+    tags = {"generation"}
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        self.state = threading.local()
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_track"), [], [], body).set_lineno(lineno)
+
+    def _track(self, caller):
+        text = caller()
+        blocks = getattr(self.state, "blocks", None)
+        if blocks is not None:  # the template's top level has yielded everything before this block
+            start = sum(len(b) for b in blocks)
+            self.state.spans.append((start, start + len(text)))
+        return text
+
+
 @lru_cache(maxsize=4)
 def _compiled(template: str):
-    import jinja2.ext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTracker, jinja2.ext.loopcontrols]
+    )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     return env.from_string(template)
+
+
+def _template_args(messages, tools, add_generation_prompt: bool, bos_token: str, kwargs: dict) -> dict:
+    if isinstance(tools, str):  # some datasets store tools as a JSON string
+        tools = json.loads(tools) if tools.strip() else None
+    if isinstance(messages, str):
+        messages = json.loads(messages)
+    msgs = [m if isinstance(m, dict) else dict(m) for m in messages]  # pyarrow/pandas rows
+    return dict(messages=msgs, tools=tools or None, add_generation_prompt=add_generation_prompt,
+                bos_token=bos_token, **kwargs)
 
 
 def render_conversation(
@@ -123,14 +170,27 @@ def render_conversation(
     **kwargs: Any,
 ) -> str:
     """Render an OpenAI-format conversation to text with the chat template."""
-    if isinstance(tools, str):  # some datasets store tools as a JSON string
-        tools = json.loads(tools) if tools.strip() else None
-    msgs = []
-    for m in messages:
-        if isinstance(m, dict):
-            msgs.append(m)
-        else:  # pyarrow/pandas rows
-            msgs.append(dict(m))
-    return _compiled(template).render(
-        messages=msgs, tools=tools or None, add_generation_prompt=add_generation_prompt, bos_token=bos_token, **kwargs
-    )
+    return _compiled(template).render(**_template_args(messages, tools, add_generation_prompt, bos_token, kwargs))
+
+
+def render_conversation_spans(
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    *,
+    add_generation_prompt: bool = False,
+    bos_token: str = BOS,
+    template: str = CHAT_TEMPLATE,
+    **kwargs: Any,
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered text and the half-open character spans of its ``{% generation %}`` blocks
+    (the assistant turns), as ``transformers`` computes them for ``return_assistant_tokens_mask``."""
+    compiled = _compiled(template)
+    tracker = next(e for e in compiled.environment.extensions.values() if isinstance(e, GenerationTracker))
+    blocks: list[str] = []
+    tracker.state.blocks, tracker.state.spans = blocks, []
+    try:
+        for block in compiled.generate(**_template_args(messages, tools, add_generation_prompt, bos_token, kwargs)):
+            blocks.append(block)
+        return "".join(blocks), [s for s in tracker.state.spans if s[1] > s[0]]
+    finally:
+        tracker.state.blocks = tracker.state.spans = None
