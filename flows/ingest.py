@@ -7,11 +7,17 @@ why (malformed JSON, invalid UTF-8, missing text, truncated archive, ...). File-
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
 import json
+import math
+import os
 import posixpath
+import stat
 import zlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,11 +39,18 @@ INGEST_DDL = ", ".join(f"{f.name} {'long' if f.type == pa.int64() else 'string'}
 
 
 class IngestConfig(BaseModel):
-    text_key: str = Field("text", description="record key holding the document text")
-    id_key: str = Field("id", description="record key holding the document id (made up when absent)")
-    source_key: str = Field("source", description="record key naming the source; else the file's folder name")
-    lang_key: str = Field("lang", description="record key (or meta key) with a declared language")
-    max_doc_bytes: int = Field(10_000_000, ge=1, description="documents larger than this are quarantined")
+    text_key: str = Field("text", min_length=1, description="record key holding the document text")
+    id_key: str = Field("id", min_length=1, description="record key holding the document id (made up when absent)")
+    source_key: str = Field(
+        "source", min_length=1, description="record key naming the source; else the file's folder name"
+    )
+    lang_key: str = Field("lang", min_length=1, description="record key (or meta key) with a declared language")
+    max_doc_bytes: int = Field(
+        10_000_000,
+        ge=1,
+        description="records larger than this are quarantined: a JSONL line as stored (checked before parsing, "
+        "so memory stays bounded), or the UTF-8 bytes of all of a row's fields",
+    )
     quarantine_preview_bytes: int = Field(4096, ge=0, description="how much of a bad record rejects keep")
     format: Literal["auto", "jsonl", "parquet", "warc", "html"] = Field(
         "auto", description="input format of every file; auto: from each file's extension (`curate --format`)"
@@ -144,8 +157,59 @@ def _preview(raw: bytes | str, limit: int) -> str:
     return raw[:limit].encode("utf-8", errors="replace").decode("utf-8")
 
 
+def _json_default(value: Any) -> Any:
+    """What Parquet hands over beyond JSON's types: timestamps, decimals, binary, ..."""
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # exact, unlike a float
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(raw).decode("ascii")}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and Infinity (which json.loads accepts) as null: JSON has no spelling for them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """Valid JSON for any record a reader meets (sorted keys, no NaN, Parquet's types spelled out)."""
+    options = dict(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_json_default)
+    try:
+        return json.dumps(value, **options)
+    except ValueError:  # a NaN or an Infinity somewhere
+        return json.dumps(_finite(value), **options)
+
+
+def _as_text(value: Any) -> Any:
+    """Parquet often stores strings as binary without the UTF-8 annotation: decode what decodes."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def printable(url: str) -> str:
+    """A file name as it can be stored: names that are not UTF-8 (os.listdir's surrogate escapes)
+    keep a replacement character instead."""
+    return url.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _valid_messages(messages: Any) -> bool:
@@ -170,7 +234,7 @@ class RecordParser:
         if not isinstance(obj, dict):
             out.add(
                 id=fallback_id,
-                text=_preview(json.dumps(obj, ensure_ascii=False), c.quarantine_preview_bytes),
+                text=_preview(canonical_json(obj), c.quarantine_preview_bytes),
                 source=default_source,
                 file=file,
                 line=line,
@@ -178,9 +242,10 @@ class RecordParser:
                 meta=canonical_json({"error": f"record is a JSON {type(obj).__name__}, not an object"}),
             )
             return
-        raw_id = obj.get(c.id_key)
+        raw_id = _as_text(obj.get(c.id_key))
         doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id) else fallback_id
-        source = obj.get(c.source_key) if isinstance(obj.get(c.source_key), str) else default_source
+        source = _as_text(obj.get(c.source_key))
+        source = source if isinstance(source, str) and source else default_source
         meta = (
             obj.get("meta")
             if isinstance(obj.get("meta"), dict)
@@ -188,9 +253,10 @@ class RecordParser:
         )
         extras = {k: v for k, v in obj.items() if k not in self.KNOWN | {c.text_key, c.id_key, c.source_key}}
         meta = {**extras, **meta}
-        lang = obj.get(c.lang_key) if isinstance(obj.get(c.lang_key), str) else meta.get(c.lang_key, "")
+        lang = _as_text(obj.get(c.lang_key))
+        lang = lang if isinstance(lang, str) else _as_text(meta.get(c.lang_key, ""))
         lang = lang if isinstance(lang, str) else ""
-        text = obj.get(c.text_key)
+        text = _as_text(obj.get(c.text_key))
         messages, tools = obj.get("messages"), obj.get("tools")
         reason = None
         meta_json = canonical_json(meta)
@@ -203,8 +269,12 @@ class RecordParser:
                 tools_json = canonical_json(tools) if tools is not None else None
         elif text is None:
             reason = "missing_text"
+        elif isinstance(text, bytes):
+            reason, text = "invalid_utf8", _preview(text, c.quarantine_preview_bytes)
         elif not isinstance(text, str):
-            reason, text = "non_string_text", _preview(json.dumps(text, ensure_ascii=False), c.quarantine_preview_bytes)
+            reason, text = "non_string_text", _preview(canonical_json(text), c.quarantine_preview_bytes)
+        elif not text.strip():
+            reason = "empty_text"
         if not _utf8_ok(doc_id, source, lang, meta_json, text if isinstance(text, str) else None, msg_json, tools_json):
             reason = "invalid_unicode"
             doc_id = doc_id.encode("utf-8", "replace").decode() if not _utf8_ok(doc_id) else doc_id
@@ -212,15 +282,14 @@ class RecordParser:
             text = _preview((text or "").encode("utf-8", "replace"), c.quarantine_preview_bytes)
             meta_json, msg_json, tools_json = canonical_json({"error": "lone surrogate in a string"}), None, None
         if reason is None:
-            size = (
-                len(text.encode("utf-8"))
-                if text is not None
-                else len(msg_json.encode("utf-8")) + len((tools_json or "").encode("utf-8"))
-            )
+            # The cap covers the whole record: a huge meta or id costs every stage as much as a huge text.
+            size = sum(len(v.encode("utf-8")) for v in (doc_id, source, lang, meta_json, text, msg_json, tools_json) if v)
             if size > c.max_doc_bytes:
                 reason = "oversized_document"
+                doc_id = doc_id if len(doc_id) <= 1024 else fallback_id
+                source, lang = (source if len(source) <= 1024 else default_source), lang[:64]
                 text = _preview(text if text is not None else msg_json, c.quarantine_preview_bytes)
-                meta_json = canonical_json({**meta, "bytes": size})
+                meta_json = canonical_json({"bytes": size, "meta_preview": _preview(meta_json, c.quarantine_preview_bytes)})
                 msg_json = tools_json = None
         if reason in ("missing_text", "malformed_messages"):
             raw = canonical_json(obj)
@@ -275,42 +344,95 @@ def _chunks(raw, url: str) -> Iterator[bytes]:
             yield data
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Complete lines as soon as their chunk arrives, so a truncated archive yields all lines before the cut."""
-    pending = b""
+class LongLine(NamedTuple):
+    """A line over the cap, not kept: its first bytes (for the quarantine preview) and its real size."""
+
+    head: bytes
+    size: int
+
+
+def _lines(chunks: Iterator[bytes], cap: int, head_bytes: int) -> Iterator[bytes | LongLine]:
+    """Complete lines as soon as their chunk arrives, so a truncated archive yields all lines before
+    the cut. Linear in the input whatever the line lengths; a line longer than `cap` is not
+    accumulated but measured and handed on as a LongLine."""
+    parts: list[bytes] = []
+    size, head = 0, None
     for data in chunks:
-        pending += data
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-    if pending:
-        yield pending
+        pieces = data.split(b"\n")
+        for i, piece in enumerate(pieces):
+            size += len(piece)
+            if head is None:
+                if size > cap:
+                    head = b"".join([*parts, piece])[:head_bytes]
+                    parts = []
+                else:
+                    parts.append(piece)
+            if i < len(pieces) - 1:  # the piece ends its line
+                yield LongLine(head, size) if head is not None else b"".join(parts)
+                parts, size, head = [], 0, None
+    if size:
+        yield LongLine(head, size) if head is not None else b"".join(parts)
+
+
+BINARY_SNIFF_BYTES = 8192
+
+
+def _sniffed(chunks: Iterator[bytes]) -> tuple[bool, Iterator[bytes]]:
+    """(looks binary, the same chunks): JSON text never holds a raw NUL byte; UTF-16 text,
+    images and archives under a .jsonl name do, within their first few KB."""
+    first = next(chunks, b"")
+    while len(first) < BINARY_SNIFF_BYTES and (more := next(chunks, None)) is not None:
+        first += more
+
+    def again() -> Iterator[bytes]:
+        if first:
+            yield first
+        yield from chunks
+
+    return b"\x00" in first[:BINARY_SNIFF_BYTES], again()
 
 
 def read_jsonl(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    source = source_of_file(url)
+    name = printable(url)
+    source = source_of_file(name)
     n_lines = 0
     fs, path = io.fs_and_path(url)
     try:
         with fs.open(path, "rb") as raw:
-            for n_lines, line in enumerate(_lines(_chunks(raw, url)), start=1):
-                _parse_line(line, url, n_lines, source, parser, out)
+            binary, chunks = _sniffed(_chunks(raw, url))
+            if binary:
+                out.quarantine(name, 1, "binary_file", "holds NUL bytes: not UTF-8 JSON text", source=source,
+                               record=False)
+                return
+            lines = _lines(chunks, parser.c.max_doc_bytes, parser.c.quarantine_preview_bytes)
+            for n_lines, line in enumerate(lines, start=1):
+                _parse_line(line, name, n_lines, source, parser, out)
                 if len(out) >= batch_rows:
                     yield out.batch()
     except (EOFError, zlib.error, OSError, ValueError) as err:
         # Something decoded before the error: the archive was cut short. Nothing: it is not an archive.
         kind = "truncated_archive" if n_lines or isinstance(err, EOFError) else "unreadable_archive"
         out.quarantine(
-            url, n_lines + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, lines_read=n_lines
+            name, n_lines + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, lines_read=n_lines
         )
     else:
         if n_lines == 0:
-            out.quarantine(url, 0, "empty_file", "file holds no records", source=source, record=False)
+            out.quarantine(name, 0, "empty_file", "file holds no records", source=source, record=False)
 
 
-def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordParser, out: Emit) -> None:
+BOM = b"\xef\xbb\xbf"
+
+
+def _parse_line(line: bytes | LongLine, url: str, lineno: int, source: str, parser: RecordParser, out: Emit) -> None:
+    preview = parser.c.quarantine_preview_bytes
+    if isinstance(line, LongLine):
+        out.quarantine(url, lineno, "oversized_document", f"line of {line.size} bytes exceeds max_doc_bytes",
+                       source=source, text=_preview(line.head, preview), bytes=line.size)
+        return
     if not line.strip():
         return
-    preview = parser.c.quarantine_preview_bytes
+    if line.startswith(BOM):  # editors on Windows start files (and concatenations, lines) with one
+        line = line[len(BOM) :]
     try:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -318,14 +440,17 @@ def _parse_line(line: bytes, url: str, lineno: int, source: str, parser: RecordP
         return
     try:
         obj = json.loads(decoded)
+        parser.parse(obj, file=url, line=lineno, default_source=source, out=out)
     except json.JSONDecodeError as err:
         out.quarantine(url, lineno, "malformed_json", str(err), source=source, text=_preview(decoded, preview))
-        return
-    parser.parse(obj, file=url, line=lineno, default_source=source, out=out)
+    except RecursionError:
+        out.quarantine(url, lineno, "too_deeply_nested", "JSON nested deeper than Python's recursion limit",
+                       source=source, text=_preview(decoded, preview))
 
 
 def read_parquet(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    source = source_of_file(url)
+    name = printable(url)
+    source = source_of_file(name)
     fs, path = io.fs_and_path(url)
     row = 0
     try:
@@ -334,19 +459,36 @@ def read_parquet(url: str, parser: RecordParser, out: Emit, batch_rows: int) -> 
             for b in pf.iter_batches(batch_size=batch_rows):
                 for obj in b.to_pylist():
                     row += 1
-                    parser.parse(obj, file=url, line=row, default_source=source, out=out)
+                    parser.parse(obj, file=name, line=row, default_source=source, out=out)
                 if len(out) >= batch_rows:
                     yield out.batch()
     except (pa.ArrowException, OSError, ValueError) as err:
+        if row == 0 and fs.size(path) == 0:
+            out.quarantine(name, 0, "empty_file", "file holds no bytes", source=source, record=False)
+            return
         kind = "truncated_archive" if row else "unreadable_archive"
-        out.quarantine(url, row + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, rows_read=row)
+        out.quarantine(name, row + 1, kind, f"{type(err).__name__}: {err}", source=source, record=False, rows_read=row)
     else:
         if row == 0:
-            out.quarantine(url, 0, "empty_file", "file holds no rows", source=source, record=False)
+            out.quarantine(name, 0, "empty_file", "file holds no rows", source=source, record=False)
+
+
+def special_file(url: str) -> str | None:
+    """What a local path is when it is not a regular file (a FIFO would block the reader forever,
+    a device never ends); checked without opening it."""
+    if io.protocol_of(url) not in ("file", "local"):
+        return None
+    mode = os.stat(io.fs_and_path(url)[1]).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISFIFO: "named pipe", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device",
+             stat.S_ISSOCK: "socket", stat.S_ISDIR: "directory"}
+    return next((k for test, k in kinds.items() if test(mode)), "special file")
 
 
 class FileReader:
-    """mapInArrow function over a DataFrame of file URLs: every record of every file, as rows."""
+    """mapInArrow function over a DataFrame of file URLs (binary: names need not be UTF-8): every
+    record of every file, as rows."""
 
     def __init__(self, config: IngestConfig, batch_rows: int = 2000):
         self.config = config
@@ -358,55 +500,97 @@ class FileReader:
         parser = RecordParser(self.config)
         out = Emit()
         for batch in batches:
-            for url in batch.column(0).to_pylist():
+            for raw in batch.column(0).to_pylist():
+                url = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
                 yield from self.read_file(url, parser, out)
                 if len(out):
                     yield out.batch()
 
     def read_file(self, url: str, parser: RecordParser, out: Emit) -> Iterator[pa.RecordBatch]:
-        kind = file_kind(url) if self.config.format == "auto" else self.config.format
-        if kind == "jsonl":
-            yield from read_jsonl(url, parser, out, self.batch_rows)
-        elif kind == "parquet":
-            yield from read_parquet(url, parser, out, self.batch_rows)
-        elif kind in ("warc", "html"):
-            from trivium.flows.ingest_web import read_web
+        name = printable(url)
+        source = source_of_file(name)
+        try:
+            if special := special_file(url):
+                out.quarantine(name, 0, "not_a_regular_file", f"a {special}, not read", source=source, record=False)
+                return
+            kind = file_kind(url) if self.config.format == "auto" else self.config.format
+            if kind == "jsonl":
+                yield from read_jsonl(url, parser, out, self.batch_rows)
+            elif kind == "parquet":
+                yield from read_parquet(url, parser, out, self.batch_rows)
+            elif kind in ("warc", "html"):
+                from trivium.flows.ingest_web import read_web
 
-            yield from read_web(kind, url, self.config, out, self.batch_rows)
-        else:
-            source = source_of_file(url)
-            out.quarantine(
-                url,
-                0,
-                "unsupported_format",
-                "not JSONL(.gz|.zst), Parquet, WARC(.gz) or HTML",
-                source=source,
-                record=False,
-            )
+                yield from read_web(kind, url, self.config, out, self.batch_rows)
+            else:
+                out.quarantine(
+                    name,
+                    0,
+                    "unsupported_format",
+                    "not JSONL(.gz|.zst), Parquet, WARC(.gz) or HTML",
+                    source=source,
+                    record=False,
+                )
+        except Exception as err:  # noqa: BLE001 - no input may stop the run: one row says what broke
+            out.quarantine(name, -1, "unreadable_file", f"{type(err).__name__}: {err}"[:1000], source=source,
+                           record=False)
+
+
+def _paths_batch(urls: list[str]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict({"path": pa.array([u.encode("utf-8", "surrogateescape") for u in urls], pa.binary())})
 
 
 def read_all(urls: list[str], config: IngestConfig | None = None) -> pa.Table:
     """Read files in-process (no Spark): for tests, small tools and the tokenizer's sampler."""
     reader = FileReader(config or IngestConfig())
-    batch = pa.RecordBatch.from_pydict({"path": urls})
-    return pa.Table.from_batches(list(reader(iter([batch]))), schema=INGEST_ARROW_SCHEMA)
+    return pa.Table.from_batches(list(reader(iter([_paths_batch(urls)]))), schema=INGEST_ARROW_SCHEMA)
 
 
-def build_ingest(spark, files: list[str], config: IngestConfig):
-    """DataFrame of ingested rows with ids made unique, hash-partitioned by id."""
+def unique_ids(rows, partitions: int):
+    """Ids unique within the run whatever the input ids are. The first (file, line) of each id keeps
+    it; the j-th later copy of `b` becomes `b#c`, c the j-th integer >= 2 for which `b#c` is no input
+    id. A new id is `base#digits`, so copies of different ids never get the same one, and no input
+    id is ever taken: unique by construction, however the inputs spell their ids.
+
+    One shuffle: rows are clustered by id "family" (the id without trailing `#digits`), which holds
+    an id, its copies' new ids and every input id they could meet."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    suffixed = r"(?s)^(.*)#([2-9]|[1-9][0-9]{1,17})\z"  # b#c as a rename would spell it
+    rows = rows.withColumn("_family", F.regexp_replace("id", r"(?:#[0-9]+)+\z", "")).repartition(
+        partitions, "_family"
+    )
+    rows = rows.withColumn(
+        "_n", F.row_number().over(Window.partitionBy("_family", "id").orderBy("_file", "_line"))
+    )
+    # Events per base b: a copy needs slot j = _n - 1; an input id b#t (the i-th smallest t) takes
+    # a slot, leaving f = t - i - 1 free slots below it. Copy j gets j + 1 + #{taken with f < j}.
+    is_copy = F.col("_n") > 1
+    taken_k = F.when(F.col("_n") == 1, F.regexp_extract("id", suffixed, 2))
+    rows = rows.withColumn("_t", F.when(taken_k != "", taken_k.cast("long")))
+    rows = rows.withColumn(
+        "_grp", F.when(is_copy, F.col("id")).when(F.col("_t").isNotNull(), F.regexp_extract("id", suffixed, 1))
+    )
+    rank = F.row_number().over(Window.partitionBy("_family", "_grp", F.col("_t").isNull()).orderBy("_t"))
+    rows = rows.withColumn("_v", F.when(is_copy, F.col("_n") - 1).when(F.col("_t").isNotNull(), F.col("_t") - rank - 1))
+    below = Window.partitionBy("_family", "_grp").orderBy("_v", F.col("_t").isNotNull()).rowsBetween(
+        Window.unboundedPreceding, Window.currentRow
+    )
+    taken_below = F.sum(F.col("_t").isNotNull().cast("long")).over(below)
+    new_id = F.concat_ws("#", F.col("id"), (F.col("_v") + 1 + taken_below).cast("string"))
+    rows = rows.withColumn("id", F.when(is_copy, new_id).otherwise(F.col("id")))
+    return rows.drop("_family", "_n", "_t", "_grp", "_v")
+
+
+def build_ingest(spark, files: list[str], config: IngestConfig):
+    """DataFrame of ingested rows with ids made unique."""
     urls = [f for f in files if not is_hidden(f)]
     if not urls:
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
-    paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in urls], len(urls)), "path string")
+    raw = [(bytearray(u.encode("utf-8", "surrogateescape")),) for u in urls]
+    paths = spark.createDataFrame(spark.sparkContext.parallelize(raw, len(urls)), "path binary")
     rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
-    # Ids must be unique within a run: the first (file, line) keeps its id, later ones get "#n".
-    nth = F.row_number().over(Window.partitionBy("id").orderBy("_file", "_line"))
-    rows = rows.withColumn("_n", nth)
-    rows = rows.withColumn(
-        "id", F.when(F.col("_n") == 1, F.col("id")).otherwise(F.concat_ws("#", "id", F.col("_n").cast("string")))
-    )
-    return rows.drop("_n", "_file", "_line")
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    return unique_ids(rows, partitions).drop("_file", "_line")
