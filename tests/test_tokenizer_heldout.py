@@ -140,6 +140,22 @@ def test_base_max_measured_on_held_out_counts(tiny: Path):
     assert chosen == 9 and info["candidates"]["9"]["score"] == pytest.approx(1 / 3, abs=1e-4)
 
 
+def test_base_max_split_counts_add_up_to_the_sample(tiny: Path):
+    from collections import Counter
+
+    from trivium.tokenizer.sample import SampleSpec, discover_files, parse_weights
+    from trivium.tokenizer.train import NullProgress, _count_base_max_split, count_inputs
+
+    files = discover_files([str(tiny / "corpus")])
+    spec = SampleSpec(weights=parse_weights("code=2.5"), seed=3)
+    fit, held, sampled, info = _count_base_max_split(files, spec, TrainConfig(workers=1), NullProgress())
+    left_out = info["base_max_held_out_sources"]
+    assert len(left_out) == 2 and set(held) == {"code/en", "commonsense/en"}  # one source per group
+    assert sum(held["code/en"].values()) == 3 * 2  # "ab ab" or "cd cd": 2 pre-tokens, 3 documents, once each
+    whole, _ = count_inputs(files, spec, workers=1)
+    assert fit + sampled == Counter(whole)  # fit + left-out with multiplicity = the whole sample
+
+
 def test_digits_three_groups_numbers():
     assert pretokenize_text("x 12345") == ["x", " ", "1", "2", "3", "4", "5"]
     assert pretokenize_text("x 12345", digits=3) == ["x", " ", "123", "45"]

@@ -22,7 +22,7 @@ import os
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -271,8 +271,11 @@ def count_inputs(
     progress: Progress | None = None,
     rates: Mapping[str, float] | None = None,
     digits: int = 1,
+    divert: Callable[[Document, int], bool] | None = None,
 ) -> tuple[Counter, dict[str, Any]]:
-    """Pre-token counts of the training sample drawn from ``inputs`` (the direct path)."""
+    """Pre-token counts of the training sample drawn from ``inputs`` (the direct path).
+    ``divert(doc, multiplicity)`` sees every document first; those it takes (returns True)
+    are left out of these counts."""
     progress = progress or NullProgress()
     files = inputs if (isinstance(inputs, list) and inputs and isinstance(inputs[0], InputFile)) else discover_files(inputs)  # type: ignore[arg-type]
     total_bytes = 0
@@ -287,6 +290,8 @@ def count_inputs(
                 n = len(doc.text.encode("utf-8", "surrogatepass"))
                 progress.advance("read", n)
                 m = select(doc, spec, rates, "train")
+                if divert is not None and divert(doc, m):
+                    continue
                 if m <= 0:
                     continue
                 selected["docs"] += 1
@@ -600,22 +605,27 @@ def _count_base_max_split(files: list[InputFile], spec: SampleSpec, config: Trai
     groups = {g: [s for s in ss if s not in spec.holdout_sources] for g, ss in source_groups(langs).items()}
     val = holdout_folds({g: ss for g, ss in groups.items() if ss}, 1, seed=spec.seed + 1)[0]
     group_of = {s: g for g, ss in groups.items() for s in ss}
-    fit, info = count_inputs(files, replace(spec, holdout_sources=spec.holdout_sources + val), workers=config.workers,
-                             progress=progress, rates=rates, digits=config.digits)
-    held: dict[str, PretokenCounter] = {}
-    sampled = PretokenCounter(config.digits)
-    val_set = set(val)
-    for f in files:
-        for doc in iter_file_documents(f):
-            if doc.source not in val_set or is_heldout(doc, spec):
-                continue
-            m = select(doc, spec, rates, "train")
-            for piece in document_pieces(doc):
-                held.setdefault(group_of[doc.source], PretokenCounter(config.digits)).add(piece)
-                if m > 0:
-                    sampled.add(piece, m)
+    by_group_m: dict[tuple[str, int], PretokenCounter] = {}  # each left-out document pre-tokenized once
+
+    def divert(doc: Document, m: int) -> bool:
+        if doc.source not in val or is_heldout(doc, spec):
+            return False
+        counter = by_group_m.setdefault((group_of[doc.source], m), PretokenCounter(config.digits))
+        for piece in document_pieces(doc):
+            counter.add(piece)
+        return True
+
+    fit, info = count_inputs(files, spec, workers=config.workers, progress=progress, rates=rates,
+                             digits=config.digits, divert=divert)
+    held: dict[str, Counter] = {}
+    sampled: Counter = Counter()
+    for (g, m), counter in sorted(by_group_m.items()):
+        c = counter.result()
+        held.setdefault(g, Counter()).update(c)
+        if m > 0:
+            sampled.update({w: n * m for w, n in c.items()})
     info = {**info, "rates": dict(sorted(rates.items())), "base_max_held_out_sources": list(val)}
-    return fit, {g: c.result() for g, c in held.items()}, sampled.result(), info
+    return fit, held, sampled, info
 
 
 def train_tokenizer(
