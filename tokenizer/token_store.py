@@ -58,7 +58,9 @@ def read_tokenizer_dir(path: str, eos_token: str | None = None) -> TokenizerSpec
     """`tokenizer.json` of a `trivium tokenizer train` directory (local or s3://).
 
     The end-of-document token is `eos_token`, else `tokenizer_config.json`'s `eos_token`, else
-    `<|end_of_text|>`; a tokenizer without it is an error.
+    `<|end_of_text|>`; a tokenizer without it is an error. The vocabulary size (the model's
+    embedding rows; a larger id quarantines its document) is `trivium_tokenizer.json`'s
+    `vocab_size` where training recorded it, else the tokenizer's own count.
     """
     import fsspec
     from tokenizers import Tokenizer
@@ -68,12 +70,10 @@ def read_tokenizer_dir(path: str, eos_token: str | None = None) -> TokenizerSpec
     if not fs.exists(p):
         raise FileNotFoundError(f"no tokenizer.json at {tok_path} (train one with `trivium tokenizer train`)")
     raw = fs.cat_file(p)
+    folder = posixpath.dirname(p)
     if eos_token is None:
-        cfg_path = posixpath.join(posixpath.dirname(p), "tokenizer_config.json")
-        eos_token = EOS
-        if fs.exists(cfg_path):
-            eos = json.loads(fs.cat_file(cfg_path)).get("eos_token")
-            eos_token = eos.get("content") if isinstance(eos, dict) else (eos or EOS)
+        eos = _json_field(fs, posixpath.join(folder, "tokenizer_config.json"), "eos_token") or EOS
+        eos_token = eos.get("content") if isinstance(eos, dict) else eos
     try:
         tok = Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as e:  # noqa: BLE001 - the tokenizers error names what is wrong
@@ -81,8 +81,13 @@ def read_tokenizer_dir(path: str, eos_token: str | None = None) -> TokenizerSpec
     eos_id = tok.token_to_id(eos_token)
     if eos_id is None:
         raise ValueError(f"tokenizer {tok_path} has no end-of-document token {eos_token!r}")
+    vocab_size = _json_field(fs, posixpath.join(folder, "trivium_tokenizer.json"), "vocab_size")
     return TokenizerSpec(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest(), eos_id,
-                         tok.get_vocab_size(with_added_tokens=True))
+                         int(vocab_size or tok.get_vocab_size(with_added_tokens=True)))
+
+
+def _json_field(fs, path: str, key: str):
+    return json.loads(fs.cat_file(path)).get(key) if fs.exists(path) else None
 
 
 _TOKENIZERS: dict[str, object] = {}
