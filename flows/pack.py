@@ -261,11 +261,11 @@ def pack_store(spark, store_dir: str, store: Manifest, spec: TokenizerSpec, pack
 
 def _summarise(rows, config: PackConfig, spec: TokenizerSpec, store_dir: str, store: Manifest, chash: str,
                wall_s: float) -> ShardManifest:
-    shards = sorted((Shard.model_validate(s) for r in rows for s in json.loads(r.shards)), key=lambda s: s.name)
+    shards = sorted((Shard.model_validate(s) for r in rows for s in json.loads(r["shards"])), key=lambda s: s.name)
     per_source, per_bucket = Counter(), Counter()
     for r in rows:
-        per_source.update(json.loads(r.per_source))
-        per_bucket.update(json.loads(r.per_bucket))
+        per_source.update(json.loads(r["per_source"]))
+        per_bucket.update(json.loads(r["per_bucket"]))
     samples = sum(s.samples for s in shards)
     tokens = sum(s.tokens for s in shards)
     padding = samples * config.seq_len - tokens
@@ -273,11 +273,33 @@ def _summarise(rows, config: PackConfig, spec: TokenizerSpec, store_dir: str, st
         format=config.format, seq_len=config.seq_len, pad_id=spec.eos_id, eos_id=spec.eos_id,
         tokenizer_sha256=spec.sha256, vocab_size=spec.vocab_size, token_store=store_dir,
         token_store_fingerprint=store.fingerprint(), config_hash=chash, seed=config.seed,
-        documents=sum(r.documents for r in rows), documents_cut=sum(r.documents_cut for r in rows),
+        documents=sum(r["documents"] for r in rows), documents_cut=sum(r["documents_cut"] for r in rows),
         samples=samples, tokens=tokens, padding_tokens=padding,
         padding_fraction=round(padding / (samples * config.seq_len), 6) if samples else 0.0,
         tokens_per_source=dict(sorted(per_source.items())), tokens_per_bucket=dict(sorted(per_bucket.items())),
         shards=shards, wall_s=wall_s)
+
+
+def pack_in_process(spec: TokenizerSpec, documents: pa.Table, packed_dir: str, config: PackConfig,
+                    batch_rows: int = 2000) -> tuple[ShardManifest, dict[str, int]]:
+    """Tokenize and pack a small table of documents without Spark (one group, no token store on
+    disk): for tests, benchmarks and quick looks. Returns the shard manifest and quarantine counts."""
+    start = time.time()
+    kept, quarantined = [], Counter()
+    for batch in documents.to_batches(max_chunksize=batch_rows):
+        rows, reasons = encode_batch(spec, batch)
+        quarantined.update(r for r in reasons if r)
+        kept.append(rows.filter(pa.array([r is None for r in reasons])))
+    table = pa.Table.from_batches(kept, STORE_SCHEMA)
+    table = table.append_column("_group", pa.array(np.zeros(table.num_rows, np.int64)))
+    io.remove(io.join(packed_dir, MANIFEST_NAME))
+    row = PackGroups(config.model_copy(update={"leftover": "pad"}), spec.eos_id, packed_dir, "shard-", False)(table)
+    chash = config_hash("pack", config, PACK_CODE_VERSION + spec.sha256)
+    store = Manifest(stage="tokenize", config_hash=chash, inputs=[], docs_in=documents.num_rows,
+                     docs_out=table.num_rows, quarantined=dict(quarantined))
+    manifest = _summarise(row.to_pylist(), config, spec, "(in process)", store, chash, round(time.time() - start, 3))
+    io.write_bytes(io.join(packed_dir, MANIFEST_NAME), manifest.model_dump_json(indent=1).encode())
+    return manifest, dict(quarantined)
 
 
 def _read_packed(packed_dir: str) -> ShardManifest | None:

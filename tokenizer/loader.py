@@ -190,3 +190,16 @@ def torch_dataset(dataset: PackedDataset):
             self.inner.load_state_dict(state)
 
     return PackedIterable(dataset)
+
+
+def collate_packed(samples: list[dict]) -> dict:
+    """DataLoader `collate_fn`: [B, seq_len] tokens, position_ids and loss_mask, and one `cu_seqlens`
+    over the flattened batch (flash-attention varlen convention: sample b's boundaries + b * seq_len)."""
+    import torch
+
+    seq_len = samples[0]["tokens"].shape[0]
+    cu = [samples[0]["cu_seqlens"][:1]] + [s["cu_seqlens"][1:] + b * seq_len for b, s in enumerate(samples)]
+    return {"tokens": torch.stack([s["tokens"] for s in samples]),
+            "position_ids": torch.stack([s["position_ids"] for s in samples]),
+            "loss_mask": torch.stack([s["loss_mask"] for s in samples]),
+            "cu_seqlens": torch.cat(cu)}
