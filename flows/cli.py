@@ -112,6 +112,10 @@ from trivium.flows.cli_classifier import classifier_app  # noqa: E402
 
 app.add_typer(classifier_app, name="classifier")
 
+from trivium.flows.cli_pack import pack  # noqa: E402
+
+app.command("pack")(pack)
+
 
 def main() -> None:
     app()

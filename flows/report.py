@@ -28,9 +28,13 @@ def _reasons(counts: dict[str, int]) -> str:
     return "\n".join(f"{k}: {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
 
 
+EXTRACT_PREFIXES = ("web.extract.", "web.extractor.")
+EXTRACT_REASONS = ("extraction_failed", "extraction_timeout", "empty_extraction")
+
+
 def _notes(extra: dict) -> str:
     """Stage counters (masks per PII type, documents left unscored for want of a model, ...)."""
-    flat = {k: v for k, v in extra.items() if isinstance(v, (int, float, str))}
+    flat = {k: v for k, v in extra.items() if isinstance(v, (int, float, str)) and not k.startswith(EXTRACT_PREFIXES)}
     return "\n".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in sorted(flat.items())) or "-"
 
 
@@ -55,4 +59,17 @@ def stage_table(summaries: list[dict], title: str = "trivium curate") -> Table:
             "-" if s["skipped"] else f"{s['mb_per_s']:.2f}",
             f"{s['wall_s']:.1f}",
         )
+        if s["extra"].get("web.extract.pages"):
+            table.add_row(*_extraction_row(s))
     return table
+
+
+def _extraction_row(s: dict) -> list[str]:
+    """Web ingest's main-text extraction as a line of its own: pages in, texts out, its own reasons and
+    per-core speed (`wall s` here is the extractor's time summed over tasks)."""
+    x = s["extra"]
+    name = next((k.rsplit(".", 1)[1] for k in x if k.startswith("web.extractor.")), "?")
+    failed = {r: n for r, n in s["quarantined"].items() if r in EXTRACT_REASONS}
+    return [f"  └ extract ({name})", f"{x['web.extract.pages']:,}", f"{x.get('web.extract.kept', 0):,}", "-",
+            _reasons(failed), "-", f"{x.get('web.extract.mb', 0):.1f}", f"{x.get('web.extract.mb_per_s', 0):.2f}",
+            f"{x.get('web.extract.task_s', 0):.1f}"]
