@@ -1,26 +1,28 @@
-"""Tokenizer benchmark: train the 128,256-entry tokenizer on a weighted >= 50 MB sample of
-../shared/corpus, compare wall time / peak memory with plain `tokenizers` training on the
-same sample, and compare compression on held-out text with reference tokenizers.
+"""Tokenizer benchmark: compression on whole sources the tokenizer never saw, against
+reference tokenizers as published and like for like; training wall time and peak memory
+against plain `tokenizers` on the same sample.
 
-    .venv/bin/python benchmarks/tokenizer.py [--sample-mb 50] [--out /tmp/trivium-bench-tokenizer]
+    .venv/bin/python benchmarks/tokenizer.py [--folds 2] [--sample-mb 80] [--out /tmp/trivium-bench-tokenizer]
 
-Steps (each training runs in its own process; peak memory = highest summed RSS of the
-process tree (PSS), sampled every 0.1 s):
+Held-out sources (the headline): ``--folds`` N tokenizers are trained with the reference
+preset (``--preset youtu``: o200k base, base size measured on left-out sources, every
+training document counted), fold k holding out the k-th source of every (bucket, language)
+group of ../shared/corpus (``holdout_folds``: seed-keyed order). Each fold is measured on
+its own left-out sources only and the folds are summed, so every figure is on sources its
+tokenizer never saw. The same folds are trained with ``--digits 3``. References: Llama-3,
+DeepSeek-V3, o200k and Qwen as published, and like for like (their vocabulary behind
+trivium's pre-tokenizer, ``@d1`` single digits, ``@d3`` groups of three), which breaks out
+what the digit rule and the rest of the split cost each vocabulary.
 
-1. draw the weighted sample (80 MB by default; STEM/code/agentic up-weighted, 5% of documents held out) and
-   write it to sample.jsonl (one row per training piece, repetitions expanded), so every
-   trainer reads exactly the same text;
-2. plain `tokenizers`: BpeTrainer (128,000 entries) + the same pre-tokenizer + specials;
-3. trivium from scratch (`trivium tokenizer train`, counts + Numba kernel): same sample;
-4. trivium with the o200k base vocabulary (the reference recipe: its ASCII, Latin, Greek,
-   Cyrillic and emoji tokens without CJK, at most 70,000 of them, the most used on the
-   sample first), the rest learned: same sample;
-   and the same run with the CLI drawing the sample from the corpus itself (must give the
-   identical tokenizer);
-5. trivium with the same base on the same amount of unweighted general text
-   (the commonsense bucket), for the STEM+code comparison;
-6. held-out evaluation against Llama-3, DeepSeek-V3, o200k, cl100k and Qwen, per
-   bucket and language, with the goals checked; batch-encoding throughput.
+More text, not more repetition: fold 0 is also trained on an ``--sample-mb`` weighted
+sample (the earlier recipe) instead of every document, and compared on the same sources.
+``--spark`` adds the same full-corpus build counted by Spark (same counts; wall time).
+
+Speed (unchanged goal, <= 1.2x): plain `tokenizers` BpeTrainer and `trivium tokenizer train`
+(the preset, base size fixed by ``--timing-base-max``) on the same fold-0 sample file;
+peak memory = highest summed PSS of the process tree, sampled every 0.1 s. Also the CLI
+sampling the corpus itself (must give the identical tokenizer) and a general-text
+tokenizer (STEM+code goal).
 
 Not a timed test: timings on a shared 2-core machine are noisy, so the comparisons are
 side by side within one run.
@@ -39,11 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRIVIUM_SHARED", REPO.parent / "shared"))
-# STEM, code and agentic up-weighted; the Chinese commonsense sources (the bulk of the corpus,
-# and the easiest to beat Llama-3 on) down-weighted, so more learned merges go elsewhere
-DEFAULT_WEIGHTS = ("commonsense=1,stem=2.5,code=10,agentic=1.5,noise=0.3,"
-                   "zhwiki=0.4,zh_novels=0.3,zh_poetry=0.15,zh_poetry_alt=0.15,cmrc2018=0.4")
-DEFAULT_BASE_KEEP = "ascii,emoji,latin,script:Greek,script:Cyrillic"
+BASELINES = ("llama3.tiktoken", "deepseek_v3.tokenizer.json", "o200k_base.tiktoken", "qwen.tiktoken")
+HEADLINE = "llama3"
 
 
 # --- process-tree peak memory --------------------------------------------------------
@@ -136,18 +135,6 @@ def child_plain(sample: str, out_dir: str, vocab_size: int) -> None:
     tok.save(os.path.join(out_dir, "tokenizer.json"))
 
 
-def llama3_with_youtu_pretokenizer(path: Path):
-    """Llama-3's own vocabulary behind trivium's (Youtu) pre-tokenizer: what the mandated
-    pre-tokenization alone costs (single digits, o200k's case-split words) on each bucket."""
-    from trivium.tokenizer.evaluate import _hf_eval_tokenizer
-    from trivium.tokenizer.pretokenize import build_pre_tokenizer
-    from trivium.tokenizer.tiktoken_loader import tiktoken_to_tokenizer
-
-    tok = tiktoken_to_tokenizer(str(path))
-    tok.pre_tokenizer = build_pre_tokenizer()
-    return _hf_eval_tokenizer("llama3@youtu", tok, "tiktoken-file")
-
-
 # --- steps ---------------------------------------------------------------------------
 
 
@@ -184,23 +171,47 @@ def trivium_cmd(sample: Path, out_dir: Path, vocab_size: int, extra: list[str]) 
                    "--quiet", "--json"] + extra
 
 
+def report_of(out_dir: Path) -> dict:
+    with open(out_dir / "trivium_tokenizer.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def fold_eval(corpus: Path, fold_dirs: dict[str, Path], baselines, mb_per_source: float):
+    """Evaluate tokenizers of one fold (same left-out sources) with the baselines on them."""
+    from trivium.tokenizer.evaluate import evaluate, load_eval_tokenizer, select_eval_documents
+    from trivium.tokenizer.sample import SampleSpec
+
+    held = tuple(report_of(next(iter(fold_dirs.values())))["holdout_sources"])
+    docs = select_eval_documents([str(corpus)], split="heldout-sources", spec=SampleSpec(holdout_sources=held),
+                                 max_bytes_per_source=int(mb_per_source * 1e6))
+    toks = [load_eval_tokenizer(str(p), name=n) for n, p in fold_dirs.items()] + baselines
+    return evaluate(docs, toks), docs
+
+
+def goal_groups(res: dict) -> list[str]:
+    return [g for g in res["groups"] if g.startswith("bucket_lang:") and g.endswith(("/en", "/zh")) and ":noise" not in g]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(SHARED / "corpus"))
     ap.add_argument("--tokenizers", default=str(SHARED / "tokenizers"))
-    ap.add_argument("--sample-mb", type=float, default=80.0)
-    ap.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    ap.add_argument("--folds", type=int, default=2, help="leave-one-source-out folds (one source per group each)")
+    ap.add_argument("--preset", default="youtu")
+    ap.add_argument("--sample-mb", type=float, default=80.0, help="the timing sample and the sampled (not full) fold-0 build")
+    ap.add_argument("--sample-weights", default="commonsense=1,stem=2.5,code=10,agentic=1.5,noise=0.3",
+                    help="weights of the timing sample")
+    ap.add_argument("--timing-base-max", type=int, default=80_000)
+    ap.add_argument("--build-sample-mb", type=float, default=None,
+                    help="cap the held-out-source builds at a weighted sample (quick runs); default: the preset's every document")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--holdout", type=float, default=0.05)
     ap.add_argument("--vocab-size", type=int, default=128_256)
     ap.add_argument("--base", default=None, help="default: <tokenizers>/o200k_base.tiktoken")
-    ap.add_argument("--base-keep", default=DEFAULT_BASE_KEEP)
-    ap.add_argument("--base-drop", default="cjk")
-    ap.add_argument("--base-max", type=int, default=70_000)
-    ap.add_argument("--base-select", default="usage", help="usage or rank (see trivium tokenizer train --help)")
     ap.add_argument("--eval-mb-per-source", type=float, default=1.5)
+    ap.add_argument("--spark", action="store_true", help="also count the full fold-0 build with Spark")
+    ap.add_argument("--reuse", action="store_true", help="keep builds already in --out (their recorded wall/RSS)")
     ap.add_argument("--out", default="/tmp/trivium-bench-tokenizer")
-    ap.add_argument("--skip", default="", help="comma list of steps to skip: plain,scratch,self-sample,general")
+    ap.add_argument("--skip", default="", help="comma list of steps to skip: plain,timing,self-sample,general,compare,digits3")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-args", nargs="*", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -208,8 +219,17 @@ def main() -> None:
         child_plain(*args.child_args[:2], int(args.child_args[2]))
         return
 
-    from trivium.tokenizer.evaluate import evaluate, load_eval_tokenizer, relative_tokens, render_table, select_eval_documents
-    from trivium.tokenizer.sample import SampleSpec, parse_weights
+    from trivium.tokenizer.evaluate import (
+        combine_results,
+        learned_by_bucket,
+        like_for_like,
+        load_eval_tokenizer,
+        reference_report,
+        render_reference_table,
+        render_table,
+    )
+    from trivium.tokenizer.presets import load_recipe
+    from trivium.tokenizer.sample import SampleSpec, discover_files, fold_sources, parse_weights
 
     corpus, toks_dir, out = Path(args.corpus), Path(args.tokenizers), Path(args.out)
     if not corpus.exists():
@@ -220,138 +240,191 @@ def main() -> None:
     sample_bytes = int(args.sample_mb * 1e6)
     results: dict = {"config": {k: v for k, v in vars(args).items() if not k.startswith("child")}}
     print(f"# trivium tokenizer benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)")
+    files = discover_files([str(corpus)])
+    folds = [fold_sources(files, k, args.folds, args.seed) for k in range(args.folds)]
+    for k, held in enumerate(folds):
+        print(f"fold {k} holds out: {', '.join(held)}")
+    results["folds"] = [list(f) for f in folds]
+    common = ["--preset", args.preset, "--base", base, "--seed", str(args.seed)]
+    build_sample = str(int(args.build_sample_mb * 1e6)) if args.build_sample_mb else "all"
 
-    # 1. the weighted sample, written once
-    spec = SampleSpec(sample_bytes=sample_bytes, weights=parse_weights(args.weights), seed=args.seed, holdout=args.holdout)
+    # 1. held-out-source builds: the preset on every training document, per fold, digits 1 and 3
+    builds: dict[str, dict] = {}
+
+    done = json.loads((out / "builds.json").read_text()) if args.reuse and (out / "builds.json").exists() else {}
+
+    def build(name: str, extra: list[str], fold: int, sample: str = build_sample) -> Path:
+        d = out / name
+        if name in done and (d / "tokenizer.json").exists():
+            builds[name] = done[name]
+        else:
+            cmd = common + ["--fold", f"{fold}/{args.folds}", "--sample-bytes", sample] + extra
+            builds[name] = run_measured(trivium_cmd(corpus, d, args.vocab_size, cmd),
+                                        out / f"{name}.log")
+        r = report_of(d)
+        builds[name].update({k: r.get(k) for k in ("base_max", "base_tokens", "learned_merges", "sample_bytes",
+                                                   "distinct_pretokens", "count_s", "learned_by_script")})
+        m = r.get("base_max_measured")
+        if m:
+            builds[name]["base_max_scores"] = {n: c["score"] for n, c in m["candidates"].items()}
+        print(f"  {name}: wall {builds[name]['wall_s']} s, peak {builds[name]['peak_rss_mb']} MB, "
+              f"{r.get('sample_bytes', 0) / 1e6:.0f} MB counted, base_max {r.get('base_max')} "
+              f"(scores {builds[name].get('base_max_scores')}), learned {r.get('learned_merges')}: {r.get('learned_by_script')}")
+        (out / "builds.json").write_text(json.dumps({**done, **builds}, indent=1))
+        return d
+
+    print("\n## builds")
+    variants = {"trivium": []} | ({} if "digits3" in skip else {"trivium-d3": ["--digits", "3"]})
+    fold_dirs = [{v: build(f"{v}-fold{k}", extra, k) for v, extra in variants.items()} for k in range(args.folds)]
+    other = None  # fold 0 the other way: every document if the builds were sampled, else a weighted sample
+    if "compare" not in skip:
+        other = build("trivium-other-fold0", [], 0, "all" if args.build_sample_mb else str(sample_bytes))
+    if args.spark:
+        chosen = report_of(fold_dirs[0]["trivium"])["base_max"]
+        sp = build("trivium-spark-fold0", ["--spark", "--master", "local[2]", "--base-max", str(chosen)], 0)
+        same = (sp / "tokenizer.json").read_bytes() == (fold_dirs[0]["trivium"] / "tokenizer.json").read_bytes()
+        print(f"  Spark-counted full build identical to the direct one: {'yes' if same else 'NO'}")
+        results["spark_identical"] = same
+    results["builds"] = builds
+
+    # 2. held-out-source evaluation, folds summed
+    names = {b.split(".")[0].replace("_base", ""): toks_dir / b for b in BASELINES if (toks_dir / b).exists()}
+    published = [load_eval_tokenizer(str(p), name=n) for n, p in names.items()]
+    baselines = published + [like_for_like(str(p), d, n) for n, p in names.items() for d in (1, 3)]
     t0 = time.perf_counter()
-    sample = out / "sample.jsonl"
-    info = write_sample(corpus, sample, spec)
-    print(f"sample: {info['bytes'] / 1e6:.1f} MB in {info['rows']:,} pieces, drawn in {time.perf_counter() - t0:.1f} s; "
-          + ", ".join(f"{b} {n / 1e6:.1f} MB" for b, n in info["bytes_by_bucket"].items()))
-    results["sample"] = info
-
-    base_args = ["--base", base, "--base-keep", args.base_keep, "--base-max", str(args.base_max),
-                 "--base-select", args.base_select]
-    if args.base_drop:
-        base_args += ["--base-drop", args.base_drop]
-    runs: dict[str, dict] = {}
-    if "plain" not in skip:
-        runs["plain tokenizers"] = run_measured(
-            [sys.executable, __file__, "--child", "plain", "--child-args", str(sample), str(out / "plain"), str(args.vocab_size)],
-            out / "plain.log")
-    if "scratch" not in skip:
-        runs["trivium (scratch)"] = run_measured(trivium_cmd(sample, out / "scratch", args.vocab_size, []), out / "scratch.log")
-    runs["trivium (o200k base)"] = run_measured(trivium_cmd(sample, out / "trivium", args.vocab_size, base_args), out / "trivium.log")
-    # the product path: the CLI samples the corpus itself (documents counted once, with
-    # their multiplicity); the same sample, so it must give the same tokenizer
-    sample_args = ["--weights", args.weights, "--sample-bytes", str(sample_bytes), "--seed", str(args.seed),
-                   "--holdout", str(args.holdout)]
-    same = None
-    if "self-sample" not in skip:
-        runs["trivium (o200k base, samples itself)"] = run_measured(
-            trivium_cmd(corpus, out / "trivium_corpus", args.vocab_size, base_args + sample_args), out / "trivium_corpus.log")
-        same = (out / "trivium" / "tokenizer.json").read_bytes() == (out / "trivium_corpus" / "tokenizer.json").read_bytes()
-    report = json.loads((out / "trivium.log").read_text()[(out / "trivium.log").read_text().index("{"):])
-    runs["trivium (o200k base)"].update({k: report.get(k) for k in ("base_tokens", "learned_merges", "padding_entries", "count_s", "merge_s")})
-    ref = runs.get("plain tokenizers")
-    print("\n## training (same sample, 128,256 ids)")
-    for name, r in runs.items():
-        rel = f"  ({r['wall_s'] / ref['wall_s']:.2f}x time, {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x memory vs plain)" if ref and name != "plain tokenizers" else ""
-        print(f"{name:24s} wall {r['wall_s']:7.1f} s   peak RSS {r['peak_rss_mb']:8.1f} MB{rel}")
-    r = runs["trivium (o200k base)"]
-    print(f"  o200k base: {r['base_tokens']:,} base tokens kept + {r['learned_merges']:,} merges learned, {r['padding_entries']} padding entries; "
-          f"count {r['count_s']} s, merges {r['merge_s']} s")
-    if same is not None:
-        print(f"  sampling from the corpus gives the identical tokenizer.json: {'yes' if same else 'NO'}")
-    results["same_tokenizer_from_corpus"] = same
-    results["training"] = runs
-
-    # 5. the general-text tokenizer (same code, same base, same size, unweighted commonsense text)
-    if "general" not in skip:
-        gspec = SampleSpec(sample_bytes=sample_bytes, weights={}, seed=args.seed, holdout=args.holdout)
-        ginfo = write_sample(corpus, out / "general.jsonl", gspec, buckets={"commonsense"})
-        g = run_measured(trivium_cmd(out / "general.jsonl", out / "general", args.vocab_size, base_args), out / "general.log")
-        print(f"general-text tokenizer: {ginfo['bytes'] / 1e6:.1f} MB of commonsense text, wall {g['wall_s']} s")
-        results["general"] = {**g, "sample": ginfo}
-
-    # 6. held-out evaluation
-    eval_spec = SampleSpec(seed=args.seed, holdout=args.holdout)
-    docs = select_eval_documents([str(corpus)], split="heldout", spec=eval_spec,
-                                 max_bytes_per_source=int(args.eval_mb_per_source * 1e6))
-    docs = [d for d in docs if d.bucket != "noise"] + [d for d in docs if d.bucket == "noise"]
-    names = [("trivium", out / "trivium")]
-    if "general" not in skip:
-        names.append(("general", out / "general"))
-    if "scratch" not in skip:
-        names.append(("scratch", out / "scratch"))
-    baselines = [("llama3", toks_dir / "llama3.tiktoken"), ("deepseek_v3", toks_dir / "deepseek_v3.tokenizer.json"),
-                 ("o200k", toks_dir / "o200k_base.tiktoken"), ("cl100k", toks_dir / "cl100k_base.tiktoken"),
-                 ("qwen", toks_dir / "qwen.tiktoken")]
-    toks = [load_eval_tokenizer(str(p), name=n) for n, p in names + baselines if Path(p).exists()]
-    toks.append(llama3_with_youtu_pretokenizer(toks_dir / "llama3.tiktoken"))
-    t0 = time.perf_counter()
-    res = evaluate(docs, toks)
-    eval_s = time.perf_counter() - t0
-    total_mb = res["groups"]["all"]["bytes"] / 1e6
-    print(f"\n## held-out evaluation: {len(docs):,} documents, {total_mb:.1f} MB (<= {args.eval_mb_per_source} MB per source), {eval_s:.1f} s")
+    per_fold = [fold_eval(corpus, dirs, baselines, args.eval_mb_per_source) for dirs in fold_dirs]
+    res = combine_results([r for r, _ in per_fold])
+    eval_mb = res["groups"]["all"]["bytes"] / 1e6
+    print(f"\n## held-out sources: {args.folds} folds, {res['groups']['all']['docs']:,} documents, {eval_mb:.1f} MB "
+          f"(<= {args.eval_mb_per_source} MB per source), {time.perf_counter() - t0:.1f} s")
     from rich.console import Console
 
-    console = Console(width=160)
-    groups = [g for g in res["groups"] if g.startswith("bucket_lang:") or g in ("all",)]
+    console = Console(width=200)
+    groups = ["all"] + [g for g in res["groups"] if g.startswith("bucket_lang:")]
     console.print(render_table(res, "bytes_per_token", groups))
-    rel = relative_tokens(res, "llama3")
-    print("tokens relative to llama3 (below 1 = fewer tokens):")
-    for g in groups:
-        print(f"  {g:34s} " + "  ".join(f"{n} {v:.3f}" for n, v in rel[g].items() if n != "llama3"))
+    pub_names = [t.name for t in published]
+    refs = reference_report(res, "trivium", pub_names, 1)
+    console.print(render_reference_table(refs, groups, title="trivium (digits 1) vs each baseline: published | like for like (@d1) | digit rule's cost | rest of split"))
+    refs3 = reference_report(res, "trivium-d3", pub_names, 3) if "trivium-d3" in variants else None
+    if refs3:
+        console.print(render_reference_table(refs3, groups, title="trivium --digits 3 vs each baseline: published | like for like (@d3) | digit rule's cost | rest of split"))
     results["eval"] = res
+    results["references"] = {"digits1": refs, "digits3": refs3}
+
+    print(f"\n## HEADLINE: held-out sources, like for like (trivium tokens / {HEADLINE}@d1 tokens; below 1 = fewer)")
+    gg = goal_groups(res)
+    print("  " + "  ".join(f"{g.split(':', 1)[1]} {refs[g][HEADLINE]['like_for_like']:.3f}" for g in gg))
+
+    # learned tokens per script (training report) and per bucket (usage on the left-out text)
+    tr0 = load_eval_tokenizer(str(fold_dirs[0]["trivium"]), name="trivium")
+    r0 = report_of(fold_dirs[0]["trivium"])
+    first = 256 + r0["base_tokens"]
+    by_bucket = learned_by_bucket(tr0, per_fold[0][1], first, first + r0["learned_merges"])
+    print(f"learned tokens, fold 0: by script {r0.get('learned_by_script')}; by bucket (most used per byte of left-out text) {by_bucket}")
+    results["learned_by_bucket"] = by_bucket
+
+    # 3. more distinct text vs a weighted sample (fold 0, same left-out sources)
+    if other is not None:
+        full, sampled = (other, fold_dirs[0]["trivium"]) if args.build_sample_mb else (fold_dirs[0]["trivium"], other)
+        r_s, _ = fold_eval(corpus, {"full": full, "sampled": sampled}, baselines[len(published):], args.eval_mb_per_source)
+        mb = {k: report_of(v)["sample_bytes"] / 1e6 for k, v in (("full", full), ("sampled", sampled))}
+        print(f"\n## every training document ({mb['full']:.0f} MB counted) vs a weighted sample ({mb['sampled']:.0f} MB), "
+              f"fold 0, like for like (tokens / {HEADLINE}@d1):")
+        for g in goal_groups(r_s):
+            t = r_s["groups"][g]["tokenizers"]
+            print(f"  {g.split(':', 1)[1]:18s} full {t['full']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}   sampled {t['sampled']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}")
+        results["full_vs_sampled"] = r_s
+
+    # 4. speed: plain tokenizers vs trivium on the same fold-0 sample file
+    runs: dict[str, dict] = {}
+    same = None
+    if "timing" not in skip:
+        recipe = load_recipe(args.preset)
+        spec = SampleSpec(sample_bytes=sample_bytes, weights=parse_weights(args.sample_weights), seed=args.seed,
+                          holdout_sources=folds[0])
+        t0 = time.perf_counter()
+        sample = out / "sample.jsonl"
+        info = write_sample(corpus, sample, spec)
+        print(f"\n## training speed (fold-0 sample: {info['bytes'] / 1e6:.1f} MB in {info['rows']:,} pieces, drawn in {time.perf_counter() - t0:.1f} s)")
+        fixed = _drop_flags(recipe.as_flags(), {"--vocab-size", "--weights", "--sample-bytes", "--base-max", "--base-max-candidates", "--holdout"})
+        fixed += ["--base", base, "--base-max", str(args.timing_base_max)]
+        if "plain" not in skip:
+            runs["plain tokenizers"] = run_measured(
+                [sys.executable, __file__, "--child", "plain", "--child-args", str(sample), str(out / "plain"), str(args.vocab_size)],
+                out / "plain.log")
+        runs["trivium (o200k base)"] = run_measured(trivium_cmd(sample, out / "timing", args.vocab_size, fixed), out / "timing.log")
+        if "self-sample" not in skip:  # the CLI drawing the same sample from the corpus: same tokenizer
+            runs["trivium (samples itself)"] = run_measured(trivium_cmd(corpus, out / "timing_corpus", args.vocab_size, fixed + [
+                "--weights", args.sample_weights, "--sample-bytes", str(sample_bytes), "--seed", str(args.seed),
+                "--fold", f"0/{args.folds}"]), out / "timing_corpus.log")
+            same = (out / "timing" / "tokenizer.json").read_bytes() == (out / "timing_corpus" / "tokenizer.json").read_bytes()
+        ref = runs.get("plain tokenizers")
+        for name, r in runs.items():
+            rel = f"  ({r['wall_s'] / ref['wall_s']:.2f}x time, {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x memory vs plain)" if ref and name != "plain tokenizers" else ""
+            print(f"{name:28s} wall {r['wall_s']:7.1f} s   peak RSS {r['peak_rss_mb']:8.1f} MB{rel}")
+        if same is not None:
+            print(f"  sampling from the corpus gives the identical tokenizer.json: {'yes' if same else 'NO'}")
+    results["training"] = runs
+    results["same_tokenizer_from_corpus"] = same
+
+    # 5. the general-text tokenizer (same recipe on unweighted commonsense text), STEM+code goal
+    general = None
+    if "general" not in skip:
+        gsample = out / "general.jsonl"
+        ginfo = write_sample(corpus, gsample, SampleSpec(sample_bytes=sample_bytes, seed=args.seed, holdout_sources=folds[0]),
+                             buckets={"commonsense"})
+        g = run_measured(trivium_cmd(gsample, out / "general", args.vocab_size, ["--preset", args.preset, "--base", base,
+                                                                                  "--base-max", str(report_of(fold_dirs[0]["trivium"])["base_max"]),
+                                                                                  "--weights", "*=1"]), out / "general.log")
+        r_g, _ = fold_eval(corpus, {"trivium": fold_dirs[0]["trivium"], "general": out / "general"}, [], args.eval_mb_per_source)
+        sc = [k for k in r_g["groups"] if k in ("bucket:stem", "bucket:code")]
+        ours = sum(r_g["groups"][k]["tokenizers"]["trivium"]["tokens"] for k in sc)
+        gen = sum(r_g["groups"][k]["tokenizers"]["general"]["tokens"] for k in sc)
+        general = 1 - ours / gen
+        print(f"general-text tokenizer: {ginfo['bytes'] / 1e6:.1f} MB of commonsense text, wall {g['wall_s']} s; "
+              f"STEM+code on fold-0 left-out sources: trivium {general:.1%} fewer tokens")
+        results["general"] = {**g, "sample": ginfo, "stem_code_fewer": general}
 
     # goals
-    print("\n## goals (held-out text)")
+    print("\n## goals (held-out sources)")
     goals = []
-    for g in groups:
-        if g == "all" or "/noise" in g or g.startswith("bucket_lang:noise"):
-            continue
-        if not (g.endswith("/en") or g.endswith("/zh")):
-            continue
-        goals.append((f"fewer tokens than llama3 on {g.split(':', 1)[1]}", rel[g]["trivium"] < 1.0,
-                      f"{rel[g]['trivium']:.3f}x (Llama-3's own vocabulary behind the Youtu pre-tokenizer: "
-                      f"{rel[g]['llama3@youtu']:.3f}x)"))
-    zh = [g for g in groups if g.endswith("/zh")]
-    for g in zh:
-        r_ds = res["groups"][g]["tokenizers"]["trivium"]["tokens"] / res["groups"][g]["tokenizers"]["deepseek_v3"]["tokens"]
+    for g in gg:
+        name = g.split(":", 1)[1]
+        lfl = refs[g][HEADLINE]["like_for_like"]
+        target = 0.97 if name in ("stem/en", "agentic/en") else 1.0
+        goals.append((f"like for like, fewer tokens than {HEADLINE} on {name}" + (" by >= 3%" if target < 1 else ""),
+                      lfl < target, f"{lfl:.3f}x (published {refs[g][HEADLINE]['published']:.3f}x; single digits cost "
+                                     f"{HEADLINE} itself {refs[g][HEADLINE]['digit_cost']:+.1%})"))
+    for g in [g for g in gg if g.endswith("/zh")]:
+        r_ds = refs[g]["deepseek_v3"]["published"]
         goals.append((f"fewer tokens than deepseek_v3 on {g.split(':', 1)[1]}", r_ds < 1.0, f"{r_ds:.3f}x"))
-    if "general" not in skip:
-        sc = [g for g in res["groups"] if g in ("bucket:stem", "bucket:code")]
-        ours = sum(res["groups"][g]["tokenizers"]["trivium"]["tokens"] for g in sc)
-        gen = sum(res["groups"][g]["tokenizers"]["general"]["tokens"] for g in sc)
-        goals.append(("STEM+code: >= 10% fewer tokens than the general-text tokenizer", ours <= 0.9 * gen, f"{1 - ours / gen:.1%} fewer"))
+    if refs3:
+        for g in gg:
+            v = refs3[g][HEADLINE]["published"]
+            goals.append((f"--digits 3: fewer tokens than {HEADLINE} as published on {g.split(':', 1)[1]}", v < 1.0, f"{v:.3f}x"))
+    if general is not None:
+        goals.append(("STEM+code: >= 10% fewer tokens than the general-text tokenizer", general >= 0.10, f"{general:.1%} fewer"))
+    ref = runs.get("plain tokenizers")
     if ref:
         r = runs["trivium (o200k base)"]
         goals.append(("training wall time <= 1.2x plain tokenizers", r["wall_s"] <= 1.2 * ref["wall_s"], f"{r['wall_s'] / ref['wall_s']:.2f}x"))
         goals.append(("training peak memory <= 1.2x plain tokenizers", r["peak_rss_mb"] <= 1.2 * ref["peak_rss_mb"], f"{r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x"))
-    rt = {t.name: res["groups"]["all"]["tokenizers"][t.name]["roundtrip_failures"] for t in toks}
-    goals.append(("round trip exact on every held-out document (trivium)", rt["trivium"] == 0, f"{rt['trivium']} failures"))
+    rt = res["groups"]["all"]["tokenizers"]["trivium"]["roundtrip_failures"]
+    goals.append(("round trip exact on every held-out document (trivium)", rt == 0, f"{rt} failures"))
     for text, ok, detail in goals:
         print(f"[{'PASS' if ok else 'MISS'}] {text}: {detail}")
     results["goals"] = [{"goal": t, "met": ok, "value": d} for t, ok, d in goals]
-
-    # batch encoding throughput
-    from trivium.tokenizer.export import load_tokenizer
-
-    tok = load_tokenizer(str(out / "trivium"))
-    tok.encode_special_tokens = True
-    texts = [d.text for d in docs]
-    t0 = time.perf_counter()
-    tok.encode_batch_fast(texts, add_special_tokens=False)
-    batch_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for t in texts[: max(1, len(texts) // 4)]:
-        tok.encode(t, add_special_tokens=False)
-    single_s = (time.perf_counter() - t0) * len(texts) / max(1, len(texts) // 4)
-    print(f"\n## encoding: batch {total_mb / batch_s:.1f} MB/s on {os.cpu_count()} cores, one-by-one {total_mb / single_s:.1f} MB/s")
-    results["encoding"] = {"batch_mb_s": total_mb / batch_s, "single_mb_s": total_mb / single_s}
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(f"\nresults: {out / 'results.json'}")
+
+
+def _drop_flags(flags: list[str], names: set[str]) -> list[str]:
+    """``flags`` (pairs) without the named ones."""
+    out: list[str] = []
+    for name, value in zip(flags[::2], flags[1::2]):
+        if name not in names:
+            out += [name, value]
+    return out
 
 
 if __name__ == "__main__":

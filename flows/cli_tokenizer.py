@@ -22,8 +22,8 @@ tokenizer_app = typer.Typer(
 
 
 def parse_size(text: str | None) -> int | None:
-    """'50MB', '1.5G', '200000' -> bytes."""
-    if text is None:
+    """'50MB', '1.5G', '200000' -> bytes; 'all' -> None (every document)."""
+    if text is None or text.strip().lower() == "all":
         return None
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
     if not m:
@@ -90,6 +90,14 @@ class RichProgress:
             bar.update(self.tasks[stage], total=task.completed)
 
 
+def _base_max(text: str | None) -> int | str | None:
+    if text is None or text == "auto":
+        return text
+    if not text.strip().isdigit():
+        raise ValueError(f"--base-max: a number of base tokens or 'auto', got {text!r}")
+    return int(text)
+
+
 @tokenizer_app.command("train")
 def train(
     inputs: list[str] = typer.Option(..., "--input", "-i", help="files or folders of JSONL(.gz/.zst)/Parquet; local or s3://; repeatable"),
@@ -97,7 +105,7 @@ def train(
     preset: str | None = typer.Option(None, "--preset", help="a recipe: youtu (the reference build) or a YAML/JSON recipe file; flags override its values"),
     vocab_size: int | None = typer.Option(None, "--vocab-size", help="total ids, the 256 special/reserved ids included [128256]"),
     weights: str | None = typer.Option(None, "--weights", help="per-source or per-bucket multipliers, e.g. 'stem=3,code=3,noise=0'"),
-    sample_bytes: str | None = typer.Option(None, "--sample-bytes", help="draw about this much text (e.g. 50MB); default: every training document"),
+    sample_bytes: str | None = typer.Option(None, "--sample-bytes", help="draw about this much text (e.g. 50MB); 'all' or none: every training document"),
     seed: int = typer.Option(0, "--seed", help="sampling seed (same sample + seed -> same tokenizer)"),
     holdout: float | None = typer.Option(None, "--holdout", min=0.0, max=0.9, help="fraction of documents kept out of training (for `eval --split heldout`) [0]"),
     holdout_sources: str | None = typer.Option(None, "--holdout-sources", help="comma list of whole sources kept out of training (for `eval --split heldout-sources`)"),
@@ -129,14 +137,16 @@ def train(
         recipe = resolve(preset, {
             "vocab_size": vocab_size, "weights": weights, "sample_bytes": sample_bytes, "holdout": holdout,
             "base_keep": base_keep, "base_drop": base_drop, "base_pin": base_pin, "base_select": base_select,
-            "base_max": None if base_max is None else (base_max if base_max == "auto" else int(base_max)),
+            "base_max": _base_max(base_max),
             "base_max_candidates": candidates, "digits": digits, "min_frequency": min_frequency})
         if recipe.base_file and not base:
             raise ValueError(f"preset {preset} starts from {recipe.base_file}: name it with --base FILE")
         held = tuple(s.strip() for s in holdout_sources.split(",") if s.strip()) if holdout_sources else ()
         if fold is not None:
-            k, _, n = fold.partition("/")
-            held += fold_sources(discover_files(inputs), int(k), int(n), seed)
+            m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", fold)
+            if not m:
+                raise ValueError(f"--fold: K/N expected (e.g. 0/3), got {fold!r}")
+            held += fold_sources(discover_files(inputs), int(m.group(1)), int(m.group(2)), seed)
         spec = SampleSpec(sample_bytes=parse_size(recipe.sample_bytes), weights=parse_weights(recipe.weights), seed=seed,
                           holdout=recipe.holdout, holdout_sources=tuple(sorted(set(held))))
         config = TrainConfig(vocab_size=recipe.vocab_size, min_frequency=recipe.min_frequency, engine=engine, base=base,

@@ -128,7 +128,11 @@ def test_cli_eval_table_json_and_html(trained_dir: Path, corpus_dir, tokenizers_
     assert result.exit_code == 0, result.output
     res = json.loads(result.stdout)
     names = [t["name"] for t in res["tokenizers"]]
-    assert names == ["tok128k", "llama3", "deepseek_v3"]
+    assert names == ["tok128k", "llama3", "deepseek_v3", "llama3@d1", "llama3@d3", "deepseek_v3@d1", "deepseek_v3@d3"]
+    ref = res["references"]["all"]["llama3"]  # like for like: Llama-3's vocabulary behind our pre-tokenizer
+    t = {n: res["groups"]["all"]["tokenizers"][n]["tokens"] for n in names}
+    assert ref["like_for_like"] == pytest.approx(t["tok128k"] / t["llama3@d1"])
+    assert ref["digit_cost"] == pytest.approx(t["llama3@d1"] / t["llama3@d3"] - 1) and ref["digit_cost"] > 0
     groups = res["groups"]
     assert {"all", "bucket:code", "bucket:stem", "source:humaneval", "source:gaokao_stem"} <= set(groups)
     allg = groups["all"]

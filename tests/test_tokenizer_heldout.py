@@ -183,4 +183,8 @@ def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     assert res.exit_code == 2 and "--base" in res.output
     res = runner.invoke(app, ["tokenizer", "train", "-i", corpus, "-o", str(tmp_path / "x"), "--digits", "2"])
     assert res.exit_code == 2 and "--digits" in res.output
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text("digits: 1\nbase_mx: 5\n")  # a recipe file of one's own; a typo names its field
+    res = runner.invoke(app, ["tokenizer", "train", "-i", corpus, "-o", str(tmp_path / "x"), "--preset", str(bad)])
+    assert res.exit_code == 2 and "base_mx" in res.output
     assert Recipe().as_flags()[:2] == ["--vocab-size", "128256"]

@@ -40,7 +40,7 @@ class Recipe(BaseModel):
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
         if not v or any(n <= 0 for n in v):
-            raise ValueError("base_max_candidates: one or more positive token counts")
+            raise ValueError("one or more positive token counts")
         return v
 
     def as_flags(self) -> list[str]:
@@ -74,7 +74,7 @@ def load_recipe(name_or_path: str) -> Recipe:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
-        raise ValueError(f"preset {name_or_path}: {field}: {err['msg']}") from None
+        raise ValueError(f"preset {name_or_path}: {field}: {err['msg'].removeprefix('Value error, ')}") from None
     except yaml.YAMLError as e:
         raise ValueError(f"preset {name_or_path}: not YAML/JSON ({e})") from None
 
@@ -88,4 +88,4 @@ def resolve(preset: str | None, given: dict[str, Any]) -> Recipe:
         return Recipe.model_validate({**recipe.model_dump(), **update})
     except ValidationError as e:
         err = e.errors()[0]
-        raise ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+        raise ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg'].removeprefix('Value error, ')}") from None

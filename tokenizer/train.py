@@ -385,6 +385,8 @@ def train_from_counts(
             base = _prune_base(base, words, word_counts, limit)
         else:
             base = limit_by_rank(base, limit)
+        if len(base.tokens) > bpe_size - 256:
+            raise ValueError(f"{len(base.tokens)} pinned base tokens do not fit {bpe_size - 256} BPE entries")
         base_stats = dict(base.stats)
         vocab += [bytes_to_symbols(t) for t in base.tokens]
         merges += [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
