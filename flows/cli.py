@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from trivium.flows.console import err, fail, out, spark_or_fail
+from trivium.flows.console import err, fail, literal, out, spark_or_fail
 
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -21,13 +21,18 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
-                 as_json: bool, title: str, input_format: str | None = None) -> list[dict]:
+                 as_json: bool, title: str, input_format: str | None = None, allow_empty: bool = False,
+                 debug: bool = False) -> list[dict]:
+    """Check config, inputs and output before anything starts (one line, exit 2, on a problem);
+    answer a fully committed run from its manifests; otherwise start Spark and run the flow."""
+    from trivium.flows import io
     from trivium.flows.config import ConfigError, load_config
+    from trivium.flows.preflight import InputError, check_output, committed_run, plan_inputs
     from trivium.flows.report import stage_summary, stage_table
 
     try:
         config = load_config(config_file)
-    except (ConfigError, OSError) as e:
+    except ConfigError as e:
         fail(str(e))
     if input_format:
         from typing import get_args
@@ -36,20 +41,37 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
         if input_format not in formats:
             fail(f"--format: expected one of {', '.join(formats)}, got {input_format!r}")
         config.ingest = config.ingest.model_copy(update={"format": input_format})
-    spark = spark_or_fail(config.spark, master)
-    from trivium.flows.curate import curate_flow
-    from trivium.flows.progress import spark_progress
-
+    io.configure(config.storage.fsspec_options())
     try:
-        with spark_progress(spark, err, label="curate"):
-            outcomes = curate_flow(inputs=inputs, output=output, config=config, force=force)
-    except FileNotFoundError as e:
+        check_output(output)
+        files = plan_inputs(inputs, output, allow_empty)
+    except (InputError, FileNotFoundError) as e:
+        if debug:
+            raise
         fail(str(e))
+    outcomes = None if force else committed_run(files, output, config)
+    if outcomes is None:  # something to do: only now start Spark and Prefect
+        spark = spark_or_fail(config.spark, master)
+        config.spark.master = spark.sparkContext.master
+        from trivium.flows.curate import curate_flow
+        from trivium.flows.prefect_child import guard
+        from trivium.flows.progress import spark_progress
+
+        guard()
+        try:
+            with spark_progress(spark, err, label="curate"):
+                outcomes = curate_flow(inputs=inputs, output=output, config=config, force=force,
+                                       allow_empty=allow_empty)
+        except Exception as e:  # noqa: BLE001 - one line unless asked for the traceback
+            if debug:
+                raise
+            first = next((line for line in str(e).splitlines() if line.strip()), "")
+            fail(f"curate failed: {type(e).__name__}: {first} (--debug shows the traceback)", code=1)
     summaries = [stage_summary(o.stage_dir, o.manifest) for o in outcomes]
     if as_json:
         sys.stdout.write(json.dumps({"output": output, "stages": summaries}, indent=1) + "\n")
     else:
-        out.print(stage_table(summaries, title=title))
+        out.print(stage_table(summaries, title=literal(title)))
     return summaries
 
 
@@ -64,10 +86,12 @@ def curate(
     input_format: str | None = typer.Option(
         None, "--format", help="jsonl|parquet|warc|html for every input file (default: from each file's extension)"
     ),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="run even when an input matches no files"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks instead of one-line errors"),
 ) -> None:
     """Run the curation stages (see `trivium stages`) as a Prefect flow of Spark jobs; prints a per-stage table."""
     run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}",
-                 input_format=input_format)
+                 input_format=input_format, allow_empty=allow_empty, debug=debug)
 
 
 @app.command()
@@ -83,11 +107,13 @@ def demo(
     output = output.resolve()
     counts = assemble_sample(output / "input", max_mb)
     if not as_json:
-        out.print(f"assembled {sum(counts.values()):,} documents from {len(counts)} sources under {output / 'input'}")
+        out.print(f"assembled {sum(counts.values()):,} documents from {len(counts)} sources under "
+                  f"{literal(output / 'input')}")
     run_curation([str(output / "input")], str(output / "curated"), None, master, False, as_json,
                  title="trivium demo")
     if not as_json:
-        out.print(f"outputs: {output / 'curated'} (one folder per stage: Parquet parts, rejects/, _manifest.json)")
+        out.print(f"outputs: {literal(output / 'curated')} (one folder per stage: Parquet parts, rejects/, "
+                  "_manifest.json)")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from trivium.flows.console import fail as _fail
-from trivium.flows.console import spark_or_fail
+from trivium.flows.console import literal, spark_or_fail
 from trivium.flows.console import out as _out
 
 
@@ -47,17 +47,20 @@ def dedup(
     master: Annotated[str | None, typer.Option("--master", help="Spark master URL (default local[*])")] = None,
     force: Annotated[bool, typer.Option("--force", help="re-run even when the manifest matches")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as one JSON object")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="run even when an input matches no files")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks instead of one-line errors")] = False,
 ) -> None:
     """Near-duplicate removal alone: MinHash LSH + connected components, one document kept per cluster."""
     from pydantic import ValidationError
     from trivium.flows import io
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.manifest import read_manifest
+    from trivium.flows.preflight import InputError, StageOutcome, check_output, plan_inputs
     from trivium.flows.stages.near_dedup import NearDedupConfig
 
     try:
         cfg = load_config(config)
-    except (ConfigError, OSError) as e:
+    except ConfigError as e:
         _fail(str(e))
     overrides = {
         "threshold": threshold,
@@ -75,21 +78,26 @@ def dedup(
         stage_cfg = NearDedupConfig.model_validate(dict(cfg.near_dedup) | overrides)
     except ValidationError as e:
         _fail("; ".join(f"{'.'.join(map(str, x['loc'])) or 'options'}: {x['msg']}" for x in e.errors()))
+    io.configure(cfg.storage.fsspec_options())
+    upstream_manifest = read_manifest(inputs[0]) if len(inputs) == 1 else None
+    try:
+        check_output(output)
+        if upstream_manifest is None:  # raw files; a stage folder without a committed manifest is refused
+            plan_inputs(inputs, output, allow_empty)
+    except (InputError, FileNotFoundError) as e:
+        if debug:
+            raise
+        _fail(str(e))
     spark = spark_or_fail(cfg.spark, master)
 
-    from trivium.flows.curate import StageOutcome, run_ingest
+    from trivium.flows.curate import run_ingest
     from trivium.flows.stage import read_documents, run_stage
     from trivium.flows.stages.near_dedup import build_near_dedup
 
-    upstream_manifest = read_manifest(inputs[0]) if len(inputs) == 1 else None
-    try:
-        if upstream_manifest is not None:
-            upstream = StageOutcome(inputs[0], upstream_manifest)
-        else:
-            ingested = run_ingest(spark, inputs, io.join(output, "_ingest"), cfg, force)
-            upstream = StageOutcome(ingested.stage_dir, ingested.manifest)
-    except FileNotFoundError as e:
-        _fail(str(e))
+    if upstream_manifest is not None:
+        upstream = StageOutcome(inputs[0], upstream_manifest)
+    else:
+        upstream = run_ingest(spark, inputs, io.join(output, "_ingest"), cfg, force, allow_empty, exclude=output)
     stats: dict = {}
     try:
         manifest = run_stage(
@@ -106,6 +114,8 @@ def dedup(
             extra=lambda _df: {"near_dedup": stats},
         )
     except (ValueError, FileNotFoundError) as e:
+        if debug:
+            raise
         _fail(str(e))
     b, r = stage_cfg.bands_rows()
     result = {
@@ -126,7 +136,7 @@ def dedup(
     if as_json:
         sys.stdout.write(json.dumps(result, indent=1) + "\n")
         return
-    table = Table(title=f"trivium dedup -> {output}" + (" (reused)" if manifest.skipped else ""))
+    table = Table(title=f"trivium dedup -> {literal(output)}" + (" (reused)" if manifest.skipped else ""))
     table.add_column("")
     table.add_column("value", justify="right")
     for key in ("docs_in", "docs_out"):

@@ -7,6 +7,7 @@ and a value out of range are errors that name the field, in one line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -34,7 +35,10 @@ class S3Storage(BaseModel):
     token: SecretStr | None = Field(None, description="session token")
     anon: bool | None = Field(None, description="anonymous access (public buckets)")
     region: str | None = Field(None, description="region name")
-    client_kwargs: dict[str, str | int | float | bool] = Field(default_factory=dict, description="botocore client options")
+    client_kwargs: dict[str, Any] = Field(default_factory=dict, description="botocore client arguments")
+    config_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="botocore Config options, e.g. {retries: {max_attempts: 3}, connect_timeout: 5}"
+    )
 
     def fsspec_options(self) -> dict:
         opts = {k: v for k, v in (("endpoint_url", self.endpoint_url), ("anon", self.anon)) if v is not None}
@@ -42,7 +46,8 @@ class S3Storage(BaseModel):
             if (value := getattr(self, name)) is not None:
                 opts[name] = value.get_secret_value()
         client = dict(self.client_kwargs) | ({"region_name": self.region} if self.region else {})
-        return opts | ({"client_kwargs": client} if client else {})
+        extra = {"client_kwargs": client, "config_kwargs": dict(self.config_kwargs)}
+        return opts | {k: v for k, v in extra.items() if v}
 
 
 class StorageConfig(BaseModel):

@@ -6,6 +6,8 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 # Piped or captured output gets wide tables instead of the 80-column default.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -13,18 +15,29 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit with `code` (2: bad input or usage)."""
-    err.print(f"[bold red]error:[/] {message}")
+    """Print a one-line error and exit with `code` (2: bad input or usage). The message is printed
+    literally: paths and values in it may hold `[`...`]`, which Rich would read as markup."""
+    line = " ".join(str(message).split())
+    err.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
+
+
+def literal(text: str) -> str:
+    """User data (a path, a value) inside a string that Rich renders as markup (titles, cells)."""
+    return escape(str(text))
 
 
 def spark_or_fail(config=None, master: str | None = None):
     """The SparkSession for a command: `--master` overrides the config; a missing Java is a clean exit."""
+    from pydantic import ValidationError
     from trivium.flows.spark import JavaMissing, SparkConfig, get_spark
 
     config = config or SparkConfig()
     if master:
-        config.master = master
+        try:
+            config = SparkConfig.model_validate(config.model_dump() | {"master": master})
+        except ValidationError as e:
+            fail(f"--master: {e.errors()[0]['msg'].removeprefix('Value error, ')}")
     try:
         return get_spark(config)
     except JavaMissing as e:

@@ -2,43 +2,44 @@
 
 Stage outputs live in `OUTPUT/<nn>_<stage>/`; each stage reads only the files its upstream
 manifest lists, and is skipped when its own manifest already matches its inputs and config.
+Flow parameters are stored by Prefect: storage keys in the config are SecretStr, so they are
+stored as '**********', while the flow (run in this process) uses the real ones.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from trivium.flows import io
 from trivium.flows.config import CurateConfig
 from trivium.flows.ingest import build_ingest
-from trivium.flows.manifest import Manifest
+from trivium.flows.preflight import StageOutcome, enabled_stages, ingest_inputs, plan_inputs, stage_dir
 from trivium.flows.spark import get_spark
 from trivium.flows.stage import StageDef, read_documents, run_stage
-from trivium.flows.stages import STAGES
+
+__all__ = ["StageOutcome", "curate_flow", "final_documents", "run_after", "run_ingest", "stage_dir"]
 
 
-@dataclass
-class StageOutcome:
-    stage_dir: str
-    manifest: Manifest
-
-
-def stage_dir(output: str, index: int, name: str) -> str:
-    return io.join(output, f"{index:02d}_{name}")
-
-
-def run_ingest(spark, inputs: list[str], output: str, config: CurateConfig, force: bool = False) -> StageOutcome:
+def run_ingest(
+    spark,
+    inputs: list[str],
+    output: str,
+    config: CurateConfig,
+    force: bool = False,
+    allow_empty: bool = False,
+    exclude: str | None = None,
+) -> StageOutcome:
+    """Ingest `inputs` into `output`/00_ingest; files under `exclude` (default: the run folder
+    `output`) are never read, so an output inside an input folder does not feed itself."""
     io.configure(config.storage.fsspec_options())
-    files = io.list_files(inputs)
+    files = plan_inputs(inputs, exclude or output, allow_empty)
     out = stage_dir(output, 0, "ingest")
     manifest = run_stage(
         spark,
         stage="ingest",
         stage_dir=out,
         config=config.ingest,
-        inputs=[f"{f.url}@{f.fingerprint}" for f in files],
+        inputs=ingest_inputs(files),
         build=lambda: build_ingest(spark, [f.url for f in files], config.ingest),
         force=force,
     )
@@ -60,14 +61,13 @@ def run_after(
         build=lambda: sdef.build(spark, read_documents(spark, upstream.stage_dir, upstream.manifest), stage_config),
         docs_in=upstream.manifest.docs_out,
         force=force,
-        extra=(lambda _df: sdef.manifest_extra(stage_config)) if sdef.manifest_extra else None,
     )
     return StageOutcome(out, manifest)
 
 
 @task(name="ingest", cache_policy=NO_CACHE, retries=1)
-def ingest_task(inputs: list[str], output: str, config: CurateConfig, force: bool) -> StageOutcome:
-    return run_ingest(get_spark(config.spark), inputs, output, config, force)
+def ingest_task(inputs: list[str], output: str, config: CurateConfig, force: bool, allow_empty: bool) -> StageOutcome:
+    return run_ingest(get_spark(config.spark), inputs, output, config, force, allow_empty)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
@@ -79,14 +79,12 @@ def stage_task(
 
 @flow(name="curate", log_prints=True, validate_parameters=False)
 def curate_flow(
-    inputs: list[str], output: str, config: CurateConfig | None = None, force: bool = False
+    inputs: list[str], output: str, config: CurateConfig | None = None, force: bool = False, allow_empty: bool = False
 ) -> list[StageOutcome]:
     """Ingest -> filters -> dedup; returns each stage's directory and manifest, in order."""
     config = config or CurateConfig()
-    outcomes = [ingest_task(inputs, output, config, force)]
-    for index, sdef in enumerate(STAGES, start=1):
-        if not sdef.enabled(getattr(config, sdef.config_field)):
-            continue
+    outcomes = [ingest_task(inputs, output, config, force, allow_empty)]
+    for index, sdef in enabled_stages(config):
         named = stage_task.with_options(name=sdef.name)
         outcomes.append(named(sdef, index, outcomes[-1], output, config, force))
     return outcomes
