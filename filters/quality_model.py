@@ -8,6 +8,7 @@ when one is given, else from structure alone: conversations are `agentic`, code/
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -22,14 +23,15 @@ from trivium.filters.fasttext_text import (
 )
 
 POSITIVE, NEGATIVE = "hq", "lq"
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 class QualityConfig(BaseModel):
     model: str | None = Field(
-        None, description="fastText quality model (`trivium classifier train --task quality`); unset = unscored"
+        None, description="fastText quality model (`trivium classifier train --task quality`); unset = the shipped default"
     )
     domain_model: str | None = Field(
-        None, description="domain model that picks the bucket threshold; default: the domain stage's model"
+        None, description="domain model that picks the bucket threshold; default: the domain stage's (else the shipped) model"
     )
     thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=lambda: {"commonsense": 0.5, "stem": 0.3, "code": 0.0, "agentic": 0.0},
@@ -104,18 +106,45 @@ def evaluate_quality(model_path: str, examples: list[Example], threshold: float 
     pred = [POSITIVE if s >= threshold else NEGATIVE for s in scores]
     report = {"task": "quality", "model": model_path, "threshold": threshold,
               **classification_report(gold, pred, [POSITIVE, NEGATIVE])}
-    s = np.array(scores)
-    pos, neg = s[np.array(gold) == POSITIVE], s[np.array(gold) == NEGATIVE]
-    if len(pos) and len(neg):  # AUC = P(score of a random hq > score of a random lq), ties count half
-        ranks = np.argsort(np.argsort(np.concatenate([pos, neg]), kind="stable"), kind="stable") + 1.0
-        allv = np.concatenate([pos, neg])
-        for v in np.unique(allv):  # average ranks of ties
-            m = allv == v
-            ranks[m] = ranks[m].mean()
-        report["auc"] = round(float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))), 4)
-    report["mean_score"] = {lab: round(float(s[np.array(gold) == lab].mean()), 4) for lab in sorted(set(gold))}
+    s, g = np.array(scores), np.array(gold)
+    auc = roc_auc(s[g == POSITIVE], s[g == NEGATIVE])
+    if auc is not None:
+        report["auc"] = auc
+    report["mean_score"] = {lab: round(float(s[g == lab].mean()), 4) for lab in sorted(set(gold))}
+    # Chinese apart: a model whose negatives are all English scores every Chinese document high,
+    # which a pooled AUC hides.
+    zh = np.array([mostly_han(e.text) for e in examples], dtype=bool)
+    report["by_language"] = {}
+    for lang, mask in (("zh", zh), ("other", ~zh)):
+        pos, neg = s[mask & (g == POSITIVE)], s[mask & (g == NEGATIVE)]
+        if len(pos) or len(neg):
+            report["by_language"][lang] = {
+                "hq": len(pos), "lq": len(neg), "auc": roc_auc(pos, neg),
+                "mean_hq": round(float(pos.mean()), 4) if len(pos) else None,
+                "mean_lq": round(float(neg.mean()), 4) if len(neg) else None,
+                "accuracy": round(float(((s[mask] >= threshold) == (g[mask] == POSITIVE)).mean()), 4)}
     by_source: dict[str, list[float]] = {}
     for e, v in zip(examples, scores):
         by_source.setdefault(e.source or "?", []).append(v)
     report["per_source_mean"] = {k: round(float(np.mean(v)), 4) for k, v in sorted(by_source.items())}
     return report
+
+
+def roc_auc(pos, neg) -> float | None:
+    """P(score of a random hq > score of a random lq), ties counting half; None without both."""
+    import numpy as np
+
+    if not len(pos) or not len(neg):
+        return None
+    allv = np.concatenate([pos, neg])
+    ranks = np.argsort(np.argsort(allv, kind="stable"), kind="stable") + 1.0
+    for v in np.unique(allv):  # average ranks of ties
+        m = allv == v
+        ranks[m] = ranks[m].mean()
+    return round(float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))), 4)
+
+
+def mostly_han(text: str | None) -> bool:
+    """True when Han characters make up at least 30% of the non-space characters (a Chinese document)."""
+    sample = "".join((text or "")[:2000].split())
+    return bool(sample) and len(_HAN.findall(sample)) >= 0.3 * len(sample)

@@ -4,6 +4,7 @@
         --holdout nltk_news,math_eval_en,mbpp,react --holdout-output heldout.jsonl.gz
     trivium classifier eval --model domain.bin --input heldout.jsonl.gz --json
     trivium classifier train --task quality --seed-sources ../shared/corpus/sources.json --output quality.bin
+    trivium classifier train --defaults --seed-sources ../shared/corpus/sources.json   # the shipped models
 
 The model's card (task, labels, sources, parameters, held-out scores, sha256) is written beside it
 as MODEL.json. Point `domain.model` / `quality.model` of a curate config at the files.
@@ -71,7 +72,9 @@ def _print_report(report: dict) -> None:
 
 @classifier_app.command()
 def train(
-    output: Path = typer.Option(..., "--output", "-o", help="model file to write (its card goes to OUTPUT.json)"),  # noqa: B008
+    output: Path | None = typer.Option(None, "--output", "-o", help="model file to write (its card goes to OUTPUT.json)"),  # noqa: B008
+    defaults: bool = typer.Option(False, "--defaults", help="rebuild the shipped default domain and quality models "
+                                  "(package data) from --seed-sources with their fixed recipe; byte-identical"),
     task: str = typer.Option("domain", "--task", help="domain (buckets + sub-domains) or quality (hq vs lq)"),
     labels: list[Path] = typer.Option(None, "--labels", help="labelled JSONL(.gz)/Parquet: `label` + text or messages"),  # noqa: B008
     seed_sources: Path | None = typer.Option(None, "--seed-sources", help="sources.json: label documents by source bucket"),  # noqa: B008
@@ -93,15 +96,28 @@ def train(
     quantize: bool = typer.Option(False, "--quantize", help="product-quantise the model (smaller .ftz-style file)"),
     line_shape: bool | None = typer.Option(None, "--line-shape/--no-line-shape",
                                            help="line length/punctuation tokens (default: on for quality only)"),
+    stem_prose: bool = typer.Option(True, "--stem-prose/--no-stem-prose",
+                                    help="domain: relabel STEM prose inside commonsense sources (lexicon + first model)"),
+    zh_negatives: float = typer.Option(0.5, "--zh-negatives", min=0,
+                                       help="quality: derived Chinese negatives per Chinese positive"),
+    exclude_benchmarks: bool = typer.Option(True, "--exclude-benchmarks/--keep-benchmarks",
+                                            help="drop seeds the decontamination index flags for the corpus's "
+                                                 "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),
     as_json: bool = typer.Option(False, "--json", help="print the model card as JSON"),
 ) -> None:
     """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from trivium.filters.fasttext_text import TrainParams, read_card
     from trivium.mixtures.seed import labelled_examples, seed_examples, write_labelled
+    from trivium.mixtures.stem_prose import StemProseRule
 
     if task not in ("domain", "quality"):
         _fail(f"--task must be domain or quality, not {task!r}")
+    if defaults:
+        _train_defaults(seed_sources, as_json)
+        return
+    if output is None:
+        _fail("give --output MODEL (or --defaults to rebuild the shipped models)")
     if not labels and seed_sources is None:
         _fail("give --labels FILE (labelled rows) or --seed-sources sources.json")
     if threads > 1 and not as_json:
@@ -120,7 +136,8 @@ def train(
             try:
                 seeded = seed_examples(str(seed_sources), task, max_per_source=max_per_source, seed=params.seed,
                                      holdout=held, subdomains=subdomains, positive_buckets=set(_csv(positive_buckets)),
-                                     min_chars=min_chars,
+                                     min_chars=min_chars, decontam=_benchmarks(seed_sources) if exclude_benchmarks else None,
+                                     stem_prose=StemProseRule() if stem_prose else None, zh_negatives=zh_negatives,
                                      progress=lambda name: progress.update(step, description=f"reading {name}"))
             except ValueError as e:
                 _fail(str(e))
@@ -165,6 +182,37 @@ def train(
     _out.print("training labels: " + ", ".join(f"{k} {v:,}" for k, v in info["labels"].items()))
     if evaluation is not None:
         _print_report(evaluation)
+
+
+def _benchmarks(seed_sources: Path):
+    """The decontamination config of the test sets among the corpus's sources (None when it has none)."""
+    from trivium.mixtures.default_models import BENCHMARKS
+    from trivium.mixtures.seed import corpus_benchmarks, load_sources
+
+    present = set(load_sources(str(seed_sources)))
+    found = {k: v for k, v in BENCHMARKS.items() if v["source"] in present}
+    return corpus_benchmarks(str(seed_sources), found) if found else None
+
+
+def _train_defaults(seed_sources: Path | None, as_json: bool) -> None:
+    from trivium.mixtures.default_models import DEFAULTS, build_default
+
+    if seed_sources is None or not seed_sources.exists():
+        _fail(f"--defaults needs --seed-sources sources.json of the corpus (got {seed_sources})")
+    cards = {}
+    for task in DEFAULTS:
+        try:
+            cards[task] = build_default(task, str(seed_sources), progress=None if as_json else _err.print)
+        except ValueError as e:
+            _fail(str(e))
+    if as_json:
+        sys.stdout.write(json.dumps(cards, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    for task, card in cards.items():
+        ev = card.get("heldout_eval", {})
+        _out.print(f"{task}: {DEFAULTS[task].output} ({card['model_bytes']:,} bytes, sha256 {card['model_sha256'][:12]}); "
+                   f"held out {', '.join(ev.get('holdout', []))}: macro-F1 {ev.get('macro_f1')}"
+                   + (f", AUC {ev['auc']}" if "auc" in ev else ""))
 
 
 @classifier_app.command("eval")

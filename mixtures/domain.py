@@ -1,4 +1,6 @@
-"""Domain classification into the curriculum buckets commonsense / stem / code / agentic.
+"""Domain classification into the curriculum buckets commonsense / stem / code / agentic, and `noise`
+(boilerplate, spam, chat noise, navigation text) so that such documents are named and a recipe can
+drop them instead of their being forced into a bucket.
 
 One fastText model is trained over `bucket/subdomain` labels (e.g. `stem/math`,
 `agentic/trajectory`); a bucket's score is the sum of its sub-domains' probabilities, so a
@@ -24,8 +26,8 @@ from trivium.filters.fasttext_text import (
     write_card,
 )
 
-BUCKETS = ("commonsense", "stem", "code", "agentic")
-AGENTIC = "agentic"
+BUCKETS = ("commonsense", "stem", "code", "agentic", "noise")
+AGENTIC, NOISE = "agentic", "noise"
 
 # Sub-domain of each source of the shared test corpus; other sources take `subdomain` from their
 # sources.json entry, else the bucket's name.
@@ -50,6 +52,11 @@ DEFAULT_SUBDOMAINS = {
     "tau_airline": "trajectory",
     "react": "trajectory",
     "toolbench": "trajectory",
+    "brown_learned": "prose",
+    "nltk_web": "web_fragments",
+    "nltk_chat": "chat",
+    "web_boilerplate": "boilerplate",
+    "web_noisy_en": "boilerplate",
 }
 
 
@@ -60,6 +67,8 @@ def subdomain_of(source: str, meta: dict, entry: dict | None = None) -> str:
         return "math" if subject.startswith("math") else "science"
     if meta.get("set") == "mmlu_stem":
         return "science"
+    if source == "sms_spam":  # SMSSpamCollection: spam, or ham (personal chat)
+        return "spam" if meta.get("label") == "spam" else "chat"
     entry = entry or {}
     return entry.get("subdomain") or DEFAULT_SUBDOMAINS.get(source) or entry.get("bucket", "other")
 

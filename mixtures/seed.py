@@ -1,11 +1,23 @@
-"""Seed labels from sources: every document of a source takes the source's `bucket` (sources.json).
+"""Seed labels from sources: each document takes its source's `bucket` (sources.json), then the
+document-level corrections a person would make.
 
 `sources.json` maps a source name to {bucket, language, format, files, ...}; the files of source
 `s` lie in the folder `s/` beside sources.json. Domain seed labels are `bucket/subdomain`
-(noise sources skipped); quality seed labels are `hq` for the positive buckets and `lq` for
-`noise`. A raw-HTML noise source (`format: raw_html`, an index JSONL naming the pages) gives
-quality negatives from each page's visible text, navigation included; other formats (WARC) are
+(`noise/spam`, `stem/prose`, ...); quality seed labels are `hq` for the positive buckets and
+`lq` for `noise`. A raw-HTML noise source (`format: raw_html`, an index JSONL naming the pages)
+gives noise from each page's visible text, navigation included; other formats (WARC) are
 skipped and said so in the report. Sampling is deterministic: the same seed picks the same documents.
+
+Corrections, each optional and reported per source:
+- **decontamination**: documents the decontamination index (`trivium.filters.decontam`) flags
+  for a configured benchmark test set never become seeds — a test set that trained the
+  classifier would be favoured by every mixture it filters;
+- **STEM prose** (domain): science, medicine, engineering and mathematics prose inside
+  commonsense sources is relabelled `stem/prose` (`trivium.mixtures.stem_prose`), documents of
+  uncertain subject are left out;
+- **Chinese negatives** (quality): the noise sources are English, so derived Chinese noise
+  (shuffled, menu-shaped and repeated text cut from the Chinese positives) is added, else every
+  Chinese document would look like high quality.
 """
 
 from __future__ import annotations
@@ -13,22 +25,23 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from trivium.filters.fasttext_text import Example, as_json_str, read_records
-from trivium.mixtures.domain import BUCKETS, subdomain_of
+from trivium.filters.quality_model import mostly_han
+from trivium.mixtures.domain import BUCKETS, NOISE, subdomain_of
 
 QUALITY_POSITIVE, QUALITY_NEGATIVE = "hq", "lq"
-NOISE = "noise"
 
 
 @dataclass
 class SeedData:
     train: list[Example] = field(default_factory=list)
     heldout: list[Example] = field(default_factory=list)
-    report: dict = field(default_factory=dict)  # source -> {label, used, available, split} or {skipped: why}
+    report: dict = field(default_factory=dict)  # source -> {label, used, available, split, ...} or {skipped: why}
 
 
 def load_sources(sources_json: str) -> dict:
@@ -51,6 +64,29 @@ def _label(task: str, name: str, entry: dict, meta: dict, subdomains: bool, posi
     return f"{bucket}/{subdomain_of(name, meta, entry)}" if subdomains else bucket
 
 
+def corpus_benchmarks(sources_json: str, benchmarks: dict[str, dict]):
+    """A decontamination config whose test sets are sources of the corpus.
+
+    `benchmarks` maps a name to {source, where?, field?, split_on?}; each file of the source
+    becomes one `BenchmarkSpec` (`name`, `name.1`, ...).
+    """
+    from trivium.filters.decontam import BenchmarkSpec, DecontamConfig
+
+    base = os.path.dirname(os.path.abspath(sources_json))
+    sources = load_sources(sources_json)
+    specs = {}
+    for name, b in sorted(benchmarks.items()):
+        entry = sources.get(b["source"])
+        if entry is None:
+            raise ValueError(f"benchmark {name!r}: no source {b['source']!r} in {sources_json}")
+        files = [f for f in entry.get("files", []) if os.path.exists(os.path.join(base, b["source"], f))]
+        for i, f in enumerate(files):
+            specs[name if i == 0 else f"{name}.{i}"] = BenchmarkSpec(
+                path=os.path.join(base, b["source"], f), field=b.get("field"), where=b.get("where", {}),
+                split_on=b.get("split_on"))
+    return DecontamConfig(benchmarks=specs)
+
+
 def seed_examples(
     sources_json: str,
     task: str = "domain",
@@ -61,13 +97,20 @@ def seed_examples(
     subdomains: bool = True,
     positive_buckets: set[str] | frozenset[str] = frozenset({"commonsense", "stem", "code"}),
     min_chars: int = 200,
+    noise_min_chars: int = 40,
     only: set[str] | None = None,
+    decontam=None,
+    stem_prose=None,
+    zh_negatives: float = 0.0,
     progress=None,
 ) -> SeedData:
     """Labelled examples from the sources of `sources_json`, `max_per_source` (random, seeded) per source.
 
     Sources named in `holdout` go to `heldout` instead of `train`; `only` restricts the sources read.
-    `progress(name)` is called before each source is read.
+    Noise sources keep documents from `noise_min_chars` (spam and chat lines are short).
+    `decontam` (a `DecontamConfig`) removes benchmark test items; `stem_prose` (a
+    `StemProseRule`) relabels STEM prose (domain); `zh_negatives` adds that many derived Chinese
+    negatives per Chinese positive (quality). `progress(name)` is called before each source is read.
     """
     if task not in ("domain", "quality"):
         raise ValueError(f"task must be 'domain' or 'quality', not {task!r}")
@@ -76,19 +119,14 @@ def seed_examples(
     unknown = set(holdout) - set(sources)
     if unknown:
         raise ValueError(f"holdout names unknown sources: {sorted(unknown)}")
+    judge = _contamination_judge(decontam)
     out = SeedData()
     for name in sorted(sources):
         entry = sources[name]
         if only is not None and name not in only:
             continue
         fmt = entry.get("format", "text")
-        if fmt == "raw_html" and task == "quality" and entry.get("bucket") == NOISE:
-            if progress:
-                progress(name)
-            rows = [r for r in _html_rows(base, entry) if len(r["text"].strip()) >= min_chars]
-            _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets)
-            continue
-        if fmt not in ("text", "messages"):
+        if fmt not in ("text", "messages", "raw_html") or fmt == "raw_html" and entry.get("bucket") != NOISE:
             out.report[name] = {"skipped": f"format {fmt!r} is not text or messages"}
             continue
         if _label(task, name, entry, {}, False, set(positive_buckets)) is None:
@@ -96,38 +134,141 @@ def seed_examples(
             continue
         if progress:
             progress(name)
-        rows = []
-        for fname in entry.get("files", []):
-            path = os.path.join(base, name, fname)
-            if any(ch in fname for ch in "*?[") or not os.path.exists(path):
-                continue
-            for r in read_records(path):
-                text = r.get("text")
-                if text is None and not r.get("messages"):
-                    continue
-                if text is not None and len(text.strip()) < min_chars:
-                    continue
-                rows.append(r)
-        _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets)
+        shortest = noise_min_chars if entry.get("bucket") == NOISE else min_chars
+        rows = _source_rows(base, name, entry)
+        rows = [r for r in rows if r.get("text") is None or len(r["text"].strip()) >= shortest]
+        _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets, judge)
+    if stem_prose is not None and task == "domain":
+        from trivium.mixtures.stem_prose import relabel
+
+        if progress:
+            progress("STEM prose")
+        relabel(out, stem_prose, seed)
+    if zh_negatives > 0 and task == "quality":
+        for split in ("train", "heldout"):
+            derived = chinese_negatives(getattr(out, split), zh_negatives, seed)
+            getattr(out, split).extend(derived)
+            for source, n in sorted(Counter(e.source for e in derived).items()):
+                out.report[source] = {"split": split, "used": n, "derived": "Chinese noise", "labels": {QUALITY_NEGATIVE: n}}
     return out
 
 
+_ROWS: dict[tuple, list[dict]] = {}
+
+
+def _source_rows(base: str, name: str, entry: dict) -> list[dict]:
+    """Every document of a source, read once per process (a build reads the corpus for a twin and the final model)."""
+    key = (base, name, json.dumps(entry, sort_keys=True))
+    if key not in _ROWS:
+        raw = entry.get("format") == "raw_html"
+        _ROWS[key] = _html_rows(base, entry) if raw else _text_rows(base, name, entry)
+    return _ROWS[key]
+
+
+def _text_rows(base: str, name: str, entry: dict) -> list[dict]:
+    rows = []
+    for fname in entry.get("files", []):
+        path = os.path.join(base, name, fname)
+        if any(ch in fname for ch in "*?[") or not os.path.exists(path):
+            continue
+        rows += [r for r in read_records(path) if r.get("text") is not None or r.get("messages")]
+    return rows
+
+
+def _contamination_judge(decontam):
+    """`flagged(example) -> benchmark name or None`, from a `DecontamConfig` (None: nothing is flagged)."""
+    if decontam is None or not decontam.benchmarks:
+        return None
+    from trivium.filters.decontam import Decontaminator, document_text
+
+    key = decontam.model_dump_json()
+    if key not in _JUDGES:  # one index and one verdict per document per process: builds seed twice
+        index, verdicts = Decontaminator(decontam), {}
+
+        def flagged(e: Example) -> str | None:
+            doc = (e.source, e.id)
+            if doc not in verdicts:
+                verdicts[doc] = index.judge_one(document_text(e.text, e.messages))[0]
+            return verdicts[doc]
+
+        _JUDGES[key] = flagged
+    return _JUDGES[key]
+
+
+_JUDGES: dict[str, object] = {}
+
+
 def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, seed: int, max_per_source: int,
-         holdout, subdomains: bool, positive_buckets) -> None:
+         holdout, subdomains: bool, positive_buckets, judge) -> None:
     """Sample `max_per_source` rows of one source (seeded by source name) into train or held-out."""
     rng = random.Random(f"{seed}:{name}")
     picked = sorted(rng.sample(range(len(rows)), min(max_per_source, len(rows))))
     labels: Counter = Counter()
+    flagged: Counter = Counter()
     split = "heldout" if name in holdout else "train"
     for i in picked:
         r = rows[i]
         meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
         label = _label(task, name, entry, meta, subdomains, set(positive_buckets))
-        labels[label] += 1
         ex = Example(label=label, text=r.get("text"), messages=as_json_str(r.get("messages")),
                      tools=as_json_str(r.get("tools")), source=name, id=str(r.get("id", "")))
+        hit = judge(ex) if judge and split == "train" else None  # held-out rows only measure: test items may stay
+        if hit:
+            flagged[hit.split(":", 1)[1].split(".")[0]] += 1
+            continue
+        labels[label] += 1
         (out.heldout if split == "heldout" else out.train).append(ex)
-    out.report[name] = {"split": split, "used": len(picked), "available": len(rows), "labels": dict(labels)}
+    out.report[name] = {"split": split, "used": sum(labels.values()), "available": len(rows), "labels": dict(labels)}
+    if flagged:
+        out.report[name]["decontaminated"] = dict(sorted(flagged.items()))
+
+
+# ---- derived Chinese noise (quality negatives) -------------------------------------------------
+
+_ZH_PUNCT = re.compile(r"[，。！？；：、「」『』（）《》“”\s]+")
+# Words of Chinese site chrome (navigation, footers, share bars): what menu-shaped noise is made of.
+ZH_CHROME = ("首页", "关于我们", "联系我们", "登录", "注册", "版权所有", "隐私政策", "返回顶部", "上一页", "下一页",
+             "更多", "分享到", "微信", "微博", "客服热线", "免责声明", "网站地图", "热门推荐", "点击查看", "广告服务",
+             "首頁", "關於我們", "聯繫我們", "登入", "註冊", "隱私權政策", "網站地圖", "熱門", "更多內容", "下載")
+
+
+def chinese_negatives(examples: list[Example], per_positive: float, seed: int) -> list[Example]:
+    """Derived Chinese noise, `per_positive` per Chinese `hq` example, cut from those examples.
+
+    Three shapes of what a Chinese crawl drops: word salad (the characters of each line shuffled,
+    as spam generators do), navigation menus (short unpunctuated fragments and site-chrome
+    words, one per line or between separators) and repeated phrases (keyword stuffing).
+    """
+    zh = [e for e in examples if e.label == QUALITY_POSITIVE and mostly_han(e.text)]
+    rng = random.Random(f"{seed}:zh-negatives")
+    out = []
+    for i in range(int(len(zh) * per_positive)):
+        base = zh[rng.randrange(len(zh))]
+        kind = ("shuffled", "menu", "repeated")[i % 3]
+        out.append(Example(label=QUALITY_NEGATIVE, text=_derive(base.text, kind, rng),
+                           source=f"{base.source}~{kind}", id=f"{base.id}~{kind}{i}"))
+    return out
+
+
+def _derive(text: str, kind: str, rng: random.Random) -> str:
+    if kind == "shuffled":
+        lines = []
+        for line in text[:3000].splitlines():
+            chars = list(line)
+            rng.shuffle(chars)
+            lines.append("".join(chars))
+        return "\n".join(lines)
+    fragments = [f for f in _ZH_PUNCT.split(text[:4000]) if 2 <= len(f) <= 12] or [text[:8]]
+    if kind == "menu":
+        lines = []
+        for _ in range(rng.randint(12, 40)):
+            words = [rng.choice(ZH_CHROME) if rng.random() < 0.4 else rng.choice(fragments)[:8]
+                     for _ in range(rng.choice((1, 1, 3, 5)))]
+            lines.append(rng.choice((" | ", "  ", " > ", " ")).join(words))
+        return "\n".join(lines)
+    phrase = "".join(rng.sample(fragments, min(3, len(fragments))))
+    filler = [phrase] * rng.randint(6, 20) + [rng.choice(fragments) for _ in range(rng.randint(2, 6))]
+    return " ".join(filler) + " " + rng.choice(ZH_CHROME)
 
 
 class _VisibleText(HTMLParser):

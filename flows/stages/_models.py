@@ -28,3 +28,10 @@ def file_fingerprint(path: str | None) -> str | None:
                 h.update(block)
         _CACHE[key] = h.hexdigest()
     return _CACHE[key]
+
+
+def model_record(path: str | None, default: str | None) -> dict | None:
+    """What a manifest says about the model that scored a stage: its file, sha256 and whether it is the shipped default."""
+    if not path:
+        return None
+    return {"path": path, "sha256": file_fingerprint(path), "shipped_default": bool(default) and path == default}

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from pydantic import computed_field
-from trivium.filters.langid import LangIdConfig, LangIdJudge, resolve_lid_model
+from trivium.filters.langid import LangIdConfig, LangIdJudge, bundled_lid_model, resolve_lid_model
 from trivium.flows.stage import DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
-from trivium.flows.stages._models import file_fingerprint
+from trivium.flows.stages._models import file_fingerprint, model_record
 
 
 class LangIdStageConfig(LangIdConfig):
@@ -48,4 +48,5 @@ def build_langid(spark, df, config: LangIdConfig):
     return df.mapInArrow(LangIdBatches(config), schema)
 
 
-LANGID = StageDef("langid", "langid", build_langid, "fastText lid.176 language + score; allow-list per language")
+LANGID = StageDef("langid", "langid", build_langid, "fastText lid.176 language + score; allow-list per language",
+                  manifest_extra=lambda c: {"model": model_record(resolve_lid_model(c.model_path), bundled_lid_model())})

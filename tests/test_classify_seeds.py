@@ -1,0 +1,120 @@
+"""Seed labelling without the corpus: the STEM-prose rule, its first-model step, derived Chinese
+negatives, and seeds that never contain a benchmark test item."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from trivium.filters.decontam import DecontamConfig
+from trivium.filters.fasttext_text import Example
+from trivium.filters.quality_model import mostly_han
+from trivium.mixtures.seed import QUALITY_NEGATIVE, QUALITY_POSITIVE, SeedData, chinese_negatives, seed_examples
+from trivium.mixtures.stem_prose import AMBIGUOUS, COMMONSENSE, LABEL, STEM, StemProseRule, evidence, judge, relabel
+
+PHYSICS = (
+    "Thermodynamics is the branch of physics that deals with heat, work and temperature, and their relation to "
+    "energy, entropy and the physical properties of matter and radiation. The behaviour of these quantities is "
+    "governed by four laws which convey a quantitative description using measurable macroscopic physical "
+    "quantities. In a heat engine, thermal energy from combustion is converted into mechanical work; the "
+    "efficiency of the cycle depends on the temperature of the reservoirs and on the pressure of the working "
+    "fluid. Statistical mechanics explains the same laws from the kinetic energy of molecules and atoms."
+)
+FOOTBALL = (
+    "The 1998 season was the club's forty-second in the league. The team finished fourth after a late run of "
+    "wins in the spring, and the captain scored eleven goals in the final ten matches. The manager left at the "
+    "end of the season to take charge of a rival side, and the board appointed his assistant as his successor. "
+    "Attendance at home games rose by a fifth, and the new stand behind the north goal was opened in October."
+)
+DYNAMO = (  # one field word, repeated: density without breadth
+    "Dynamo Energy won again. The Energy fans sang of energy, the Energy coach praised the energy of his players "
+    "and the Energy captain said energy had made the difference. Energy travel to the capital next week, where "
+    "the Energy squad will meet the league leaders in front of a full stadium on Saturday afternoon at three."
+)
+ZH_BIOLOGY = (
+    "細胞是生物體結構和功能的基本單位。細胞膜由磷脂雙分子層和蛋白質組成，控制物質進出細胞。細胞核內的染色體攜帶基因，"
+    "基因由DNA分子組成，決定蛋白質的合成。線粒體通過氧化反應為細胞提供能量，而酶則催化細胞內的化學反應。"
+    "在分子生物學實驗中，研究者測量基因表達的水平，並研究突變如何影響蛋白質的功能與疾病的發生。"
+) * 2
+ZH_HISTORY = (
+    "唐朝是中國歷史上一個重要的朝代，定都長安。唐太宗在位期間，政治清明，經濟繁榮，史稱貞觀之治。"
+    "唐朝的詩歌十分興盛，李白和杜甫是這一時期最著名的詩人。長安城規模宏大，各國使節和商人雲集於此。"
+) * 4
+
+
+def test_lexicon_needs_density_and_breadth_in_both_languages():
+    assert judge(PHYSICS) == STEM
+    assert judge(FOOTBALL) == COMMONSENSE
+    dynamo = evidence(DYNAMO)
+    assert dynamo.density >= StemProseRule().stem_density and dynamo.breadth < StemProseRule().stem_breadth
+    assert judge(DYNAMO) == AMBIGUOUS  # left to the first model, never STEM by the lexicon alone
+    assert judge(ZH_BIOLOGY) == STEM and judge(ZH_HISTORY) == COMMONSENSE
+    assert judge(PHYSICS[:100]) is None and judge(None) is None  # too short to judge
+
+
+def _ex(label, text, source, i):
+    return Example(label=label, text=text, source=source, id=f"{source}/{i}")
+
+
+def test_relabel_moves_stem_prose_keeps_plain_prose_and_recounts_the_report():
+    data = SeedData(
+        train=[_ex("commonsense/encyclopedia", PHYSICS, "wiki", 0), _ex("commonsense/encyclopedia", FOOTBALL, "wiki", 1),
+               _ex("stem/math", "Solve 3x + 5 = 20 for x. " * 20, "exam", 0),
+               _ex("code/python", "def f(x):\n    return x\n" * 20, "code", 0)],
+        heldout=[_ex("commonsense/news", ZH_BIOLOGY, "news", 0), _ex("commonsense/news", ZH_HISTORY, "news", 1)],
+        report={"wiki": {"split": "train"}, "news": {"split": "heldout"}},
+    )
+    relabel(data, StemProseRule(), seed=0)
+    labels = {e.id: e.label for e in data.train + data.heldout}
+    assert labels["wiki/0"] == LABEL and labels["wiki/1"] == "commonsense/encyclopedia"
+    assert labels["news/0"] == LABEL and labels["news/1"] == "commonsense/news"  # held-out rows get the same rule
+    assert labels["exam/0"] == "stem/math" and labels["code/0"] == "code/python"  # other buckets untouched
+    assert data.report["wiki"]["stem_prose"] == {"relabelled": 1, "left_out": 0}
+    assert data.report["wiki"]["labels"] == {LABEL: 1, "commonsense/encyclopedia": 1}
+
+
+def test_ambiguous_documents_go_to_the_first_model_and_are_dropped_without_agreement(monkeypatch):
+    import trivium.mixtures.stem_prose as sp
+
+    data = SeedData(train=[_ex("commonsense/news", DYNAMO, "sport", i) for i in range(3)], report={})
+    seen = {}
+
+    def fake_first_model(train, candidates, verdicts, ambiguous, seed):
+        seen["n"] = len(ambiguous)
+        return {id(ambiguous[0]): 0.9, id(ambiguous[1]): 0.1, id(ambiguous[2]): 0.35}
+
+    monkeypatch.setattr(sp, "_first_model_stem", fake_first_model)
+    relabel(data, StemProseRule(), seed=0)
+    assert seen["n"] == 3
+    assert [e.label for e in data.train] == [LABEL, "commonsense/news"]  # agree -> STEM, sure plain -> kept
+    assert data.report["sport"]["stem_prose"] == {"relabelled": 1, "left_out": 1}
+
+
+def test_chinese_negatives_are_derived_deterministically_from_chinese_positives():
+    pos = [_ex(QUALITY_POSITIVE, ZH_HISTORY, "zhwiki", i) for i in range(6)]
+    pos.append(_ex(QUALITY_POSITIVE, FOOTBALL, "enwiki", 0))
+    neg = chinese_negatives(pos, 1.0, seed=0)
+    assert len(neg) == 6 and neg == chinese_negatives(pos, 1.0, seed=0)
+    assert {e.label for e in neg} == {QUALITY_NEGATIVE}
+    assert {e.source for e in neg} == {"zhwiki~shuffled", "zhwiki~menu", "zhwiki~repeated"}
+    assert all(mostly_han(e.text) and e.text != ZH_HISTORY for e in neg)
+    menu = next(e.text for e in neg if e.source.endswith("menu"))
+    assert len(menu.splitlines()) >= 12 and not any(line.endswith("。") for line in menu.splitlines())
+
+
+def test_seeds_never_hold_a_benchmark_item_but_held_out_rows_keep_them(tmp_path):
+    item = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
+    rows = [{"id": "a", "text": f"Worksheet.\n{item}. How many clips did she sell?" + " Show your work." * 20},
+            {"id": "b", "text": "A different word problem about apples and pears in a basket. " * 10}]
+    for name in ("exam", "exam_copy"):
+        (tmp_path / name).mkdir()
+        with gzip.open(tmp_path / name / "part-0.jsonl.gz", "wt") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "bench.txt").write_text(item + "\n")
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({n: {"bucket": "stem", "files": ["part-0.jsonl.gz"]} for n in ("exam", "exam_copy")}))
+    decontam = DecontamConfig(benchmarks={"toy": {"path": str(tmp_path / "bench.txt")}})
+    data = seed_examples(str(sources), holdout={"exam_copy"}, decontam=decontam)
+    assert [e.id for e in data.train] == ["b"]
+    assert data.report["exam"]["decontaminated"] == {"toy": 1}
+    assert sorted(e.id for e in data.heldout) == ["a", "b"]
