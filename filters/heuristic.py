@@ -1,20 +1,33 @@
 """Heuristic quality filters: datatrove's Gopher, C4 and FineWeb rules, chosen per document profile.
 
-A profile is the document's language (from the script guess, later fastText), `code` for source
-code and LaTeX/markup, or `math` for digit- and formula-dense prose: there, prose rules (stop
-words, alphabetic-word share, terminal punctuation, curly brackets) would throw away exactly
-the STEM data the curriculum wants. Conversations (text null) are
-never judged here: the agentic rules of later stages own them.
+A profile is the document's language (language ID when it ran, else the script guess), `code` for
+source code and LaTeX/markup, or `math` for digit- and formula-dense prose: there, prose rules
+(stop words, alphabetic-word share, terminal punctuation, curly brackets) would throw away
+exactly the STEM data the curriculum wants. Conversations (text null) are never judged here: the
+agentic rules of later stages own them.
+
+Two engines decide with the same rules and thresholds:
+- `fast` (default): the statistics come from one Numba pass per batch (`kernels.textstats`) and
+  each rule is a comparison on them, in datatrove's order, so the first failing rule is the
+  reason datatrove would give. A profile the kernel cannot express (another word tokenizer than
+  English/Chinese, C4 in sentence mode, a Gopher filter after C4, which rewrites the text) is
+  judged by datatrove itself, so a configuration never changes meaning with the engine.
+- `datatrove`: datatrove's filter objects, document by document (the reference, ~0.15 MB/s).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from trivium.filters.script_lang import guess_language
+from trivium.kernels.textstats import C4_CURLY, C4_LOREM, STATS, WORD_TOKENIZERS, StatParams, TextStats, text_stats
 
 FilterName = Literal["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
 
@@ -22,7 +35,24 @@ FilterName = Literal["gopher_repetition", "gopher_quality", "c4_quality", "finew
 _TOKENIZER_LANGS = {"en", "zh", "de", "fr", "es", "it", "pt", "nl", "ru"}
 
 
+def kernel_tokenizer(language: str) -> str | None:
+    """The kernel's word tokenizer for a datatrove language: the spaCy rule tokenizer datatrove itself
+    loads for it when the kernel reproduces that one ("en"; "xx" is what datatrove 0.10 gives Chinese),
+    else None."""
+    from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
+
+    try:
+        tok = load_word_tokenizer(language)
+    except ValueError:
+        return None
+    if type(tok) is SpaCyTokenizer and tok.config is None and tok.language in WORD_TOKENIZERS:
+        return tok.language
+    return None
+
+
 class FilterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: FilterName
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the datatrove filter")
 
@@ -37,6 +67,10 @@ def default_profiles() -> dict[str, list[FilterSpec]]:
         "en": _specs("gopher_repetition", "gopher_quality", ("c4_quality", {"filter_no_terminal_punct": False}), "fineweb_quality"),
         # No stop-word or English punctuation rules. Gopher's top-n-gram share is meaningless on short
         # CJK texts (one 3-gram of a 40-character poem is already 18%), so only true repetition counts.
+        # The line-punctuation rule is kept for menus and lists, but a text of one or two lines (an
+        # encyclopedia paragraph, a poem's title line) is not a list: `line_punct_exclude_zero`
+        # keeps a text none of whose lines ends in a full stop only when it has no more than
+        # `min_lines_for_line_rules` lines (see HeuristicFilterConfig).
         "zh": _specs(("gopher_repetition", {"top_n_grams": []}), ("fineweb_quality", {"short_line_length": 10, "short_line_thr": 0.8, "new_line_ratio": 1.0})),
         # Code and markup: only degenerate repetition (copy-pasted blocks, generated junk).
         "code": _specs(("gopher_repetition", {"dup_line_frac": None, "dup_line_char_frac": None, "top_n_grams": [], "dup_n_grams": [[10, 0.3]]})),
@@ -47,6 +81,9 @@ def default_profiles() -> dict[str, list[FilterSpec]]:
 
 
 class HeuristicFilterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["fast", "datatrove"] = Field("fast", description="fast: the Numba statistics kernel; datatrove: its filter objects")
     profiles: dict[str, list[FilterSpec]] = Field(default_factory=default_profiles)
     latin_language: str = Field("en", description="what the script guess calls Latin-script text")
     detect_code: bool = Field(True, description="judge code/markup with the `code` profile")
@@ -61,33 +98,48 @@ class HeuristicFilterConfig(BaseModel):
         for profile, specs in self.profiles.items():
             for i, spec in enumerate(specs):
                 try:
-                    build_filter(spec, profile)
+                    filter_arguments(spec, profile)
                 except TypeError as err:
                     raise ValueError(f"profiles.{profile}[{i}].params: {err}") from err
         return self
 
 
-def build_filter(spec: FilterSpec, profile: str):
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+def _filter_class(name: str):
+    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-    cls = {
+    return {
         "gopher_repetition": GopherRepetitionFilter,
         "gopher_quality": GopherQualityFilter,
         "c4_quality": C4QualityFilter,
         "fineweb_quality": FineWebQualityFilter,
-    }[spec.name]
+    }[name]
+
+
+def _constructor_params(spec: FilterSpec, profile: str) -> dict:
     params = dict(spec.params)
     params.setdefault("language", profile if profile in _TOKENIZER_LANGS else "en")
     for key in ("top_n_grams", "dup_n_grams"):
         if key in params:
             params[key] = tuple(tuple(x) for x in params[key])
-    return cls(**params)
+    return params
 
+
+def filter_arguments(spec: FilterSpec, profile: str) -> dict:
+    """Every constructor argument of the datatrove filter `spec` names: its defaults, then `params`.
+    Raises TypeError for an argument the filter does not take, as its constructor would."""
+    sig = inspect.signature(_filter_class(spec.name).__init__)
+    bound = sig.bind(None, **_constructor_params(spec, profile))  # TypeError for unknown names
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    args.pop("self")
+    return args
+
+
+def build_filter(spec: FilterSpec, profile: str):
+    return _filter_class(spec.name)(**_constructor_params(spec, profile))
+
+
+# ---- profile choice -------------------------------------------------------------------------
 
 # Characters that are common in code/LaTeX and rare in prose.
 _CODE_SYMBOLS = re.compile(r"[{}\[\]();=<>\\_$^|&*#/+]")
@@ -120,8 +172,166 @@ def looks_like_math(text: str, ratio: float) -> bool:
     return len(_MATH.findall(sample)) >= ratio * max(1, len(sample))
 
 
+# ---- rules as comparisons on the kernel's statistics ------------------------------------------
+
+Rule = tuple[str, Callable[[TextStats], np.ndarray]]  # ("filter:reason", stats -> failing mask)
+TOP_N, DUP_N = (2, 3, 4), (5, 6, 7, 8, 9, 10)
+
+
+def _above(stat: str, limit):
+    return lambda st: st[stat] > limit
+
+
+def _below(stat: str, limit):
+    return lambda st: st[stat] < limit
+
+
+def _gopher_repetition(a: dict) -> tuple[list[Rule], dict]:
+    rules = []
+    for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"):
+        if a[key]:  # datatrove: a falsy threshold (None, 0) switches the rule off
+            rules.append((key, _above(key, a[key])))
+    for n, frac in a["top_n_grams"]:
+        rules.append((f"top_{n}_gram", lambda st, n=n, frac=frac: st.top_share(n) > frac))
+    for n, frac in a["dup_n_grams"]:
+        rules.append((f"duplicated_{n}_n_grams", lambda st, n=n, frac=frac: st.dup_share(n) > frac))
+    needs = {"top_n": {n for n, _ in a["top_n_grams"]}, "dup_n": {n for n, _ in a["dup_n_grams"]}}
+    return rules, needs
+
+
+def _gopher_quality(a: dict) -> tuple[list[Rule], dict]:
+    checks = [
+        ("min_doc_words", "gopher_short_doc", _below, "non_symbol_words"),
+        ("max_doc_words", "gopher_long_doc", _above, "non_symbol_words"),
+        ("min_avg_word_length", "gopher_below_avg_threshold", _below, "mean_word_length"),
+        ("max_avg_word_length", "gopher_above_avg_threshold", _above, "mean_word_length"),
+        ("max_symbol_word_ratio", "gopher_too_many_hashes", _above, "hash_ratio"),
+        ("max_symbol_word_ratio", "gopher_too_many_ellipsis", _above, "ellipsis_ratio"),
+        ("max_bullet_lines_ratio", "gopher_too_many_bullets", _above, "bullet_lines_ratio"),
+        ("max_ellipsis_lines_ratio", "gopher_too_many_end_ellipsis", _above, "ellipsis_lines_ratio"),
+        ("max_non_alpha_words_ratio", "gopher_below_alpha_threshold", _below, "alpha_ratio"),
+        ("min_stop_words", "gopher_enough_stop_words", _below, "stop_words"),
+    ]
+    rules = [(reason, cmp(stat, a[key])) for key, reason, cmp, stat in checks if a[key]]
+    from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
+
+    stop = tuple(STOP_WORDS if a["stop_words"] is None else a["stop_words"])
+    return rules, {"stop_words": stop}
+
+
+def _c4_quality(a: dict) -> tuple[list[Rule], dict]:
+    rules = [
+        ("lorem_ipsum", lambda st: st.c4_drop == C4_LOREM),
+        ("curly_bracket", lambda st: st.c4_drop == C4_CURLY),
+        ("too_few_sentences", lambda st: (st.c4_drop == 0) & (st["c4_sentences"] < a["min_num_sentences"])),
+    ]
+    keys = ("remove_citations", "filter_no_terminal_punct", "min_words_per_line", "max_word_length",
+            "filter_lorem_ipsum", "filter_javascript", "filter_curly_bracket", "filter_policy")
+    return rules, {"c4": tuple((k, int(a[k])) for k in keys)}
+
+
+def _fineweb_quality(a: dict) -> tuple[list[Rule], dict]:
+    thr, exclude_zero = a["line_punct_thr"], a["line_punct_exclude_zero"]
+    rules = [
+        ("empty", lambda st: np.isnan(st["line_punct_ratio"])),
+        ("line_punct_ratio", lambda st: (st["line_punct_ratio"] < thr) & ~((st["line_punct_ratio"] == 0) & exclude_zero)),
+        ("short_line_ratio", _above("short_line_ratio", a["short_line_thr"])),
+        ("char_dup_ratio", _above("char_dup_ratio", a["char_duplicates_ratio"])),
+        ("list_ratio", _above("newline_ratio", a["new_line_ratio"])),
+    ]
+    stop_chars = None if a["stop_chars"] is None else tuple(a["stop_chars"])
+    return rules, {"stop_chars": stop_chars, "short_line_length": a["short_line_length"]}
+
+
+_RULES = {
+    "gopher_repetition": _gopher_repetition,
+    "gopher_quality": _gopher_quality,
+    "c4_quality": _c4_quality,
+    "fineweb_quality": _fineweb_quality,
+}
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    """How one profile is judged: kernel statistics + rules, or (params None) datatrove's filters."""
+
+    stat_params: StatParams
+    rules: tuple[Rule, ...]
+    kernel: bool
+    why_not_kernel: str = ""
+
+
+def plan_profile(profile: str, specs: list[FilterSpec]) -> ProfilePlan:
+    """The kernel plan for a profile's filters, or a datatrove plan (with the reason) when the kernel cannot
+    reproduce them."""
+    args = [filter_arguments(s, profile) for s in specs]
+    tokenizers = {kernel_tokenizer(a["language"]) for a in args} or {"en"}
+    tokenizer = next(iter(tokenizers))
+    rules: list[Rule] = []
+    needs: dict[str, list] = {}
+    why = ""
+    if len(tokenizers) > 1 or tokenizer is None:
+        why = f"word tokenizer of {sorted({a['language'] for a in args})}"
+    c4_seen = False
+    for spec, a in zip(specs, args):
+        if spec.name == "c4_quality" and (not a["split_paragraph"] or c4_seen):
+            why = why or "C4 in sentence mode, or twice"
+        if spec.name.startswith("gopher") and c4_seen:
+            why = why or "a Gopher filter after C4 (which rewrites the text)"
+        r, need = _RULES[spec.name](a)
+        rules += [(f"{spec.name}:{reason}", fn) for reason, fn in r]
+        for key, value in need.items():
+            if key in ("top_n", "dup_n"):
+                needs.setdefault(key, set()).update(value)
+            elif key in needs and needs[key] != value:
+                why = why or f"two {spec.name} filters with different {key}"
+            else:
+                needs[key] = value
+        c4_seen = c4_seen or spec.name == "c4_quality"
+    fineweb_after_c4 = any(s.name == "fineweb_quality" for s in specs[[s.name for s in specs].index("c4_quality") + 1:]) \
+        if c4_seen else False
+    params = StatParams(
+        word_tokenizer=tokenizer or "en",
+        stop_words=needs.get("stop_words", StatParams.stop_words),
+        top_n=tuple(sorted(set(TOP_N) | needs.get("top_n", set()))),
+        dup_n=tuple(sorted(set(DUP_N) | needs.get("dup_n", set()))),
+        stop_chars=needs.get("stop_chars"),
+        short_line_length=needs.get("short_line_length", StatParams.short_line_length),
+        c4=needs.get("c4", ()),
+        fineweb_after_c4=fineweb_after_c4,
+    )
+    return ProfilePlan(params, tuple(rules), kernel=not why, why_not_kernel=why)
+
+
+# ---- statistics as document attributes ---------------------------------------------------------
+
+STAT_COLUMNS = tuple(f"hf_{s}" for s in STATS) + tuple(f"hf_top_{n}_gram" for n in TOP_N) + tuple(
+    f"hf_dup_{n}_gram" for n in DUP_N
+)
+INT_STATS = {"hf_chars", "hf_words", "hf_non_symbol_words", "hf_stop_words", "hf_c4_sentences"}
+
+
+def stat_rows(stats: TextStats) -> np.ndarray:
+    """[docs, len(STAT_COLUMNS)]: the statistics in STAT_COLUMNS order (NaN where undefined)."""
+    return np.hstack([stats.values] + [stats.top_share(n)[:, None] for n in TOP_N]
+                     + [stats.dup_share(n)[:, None] for n in DUP_N])
+
+
+@dataclass
+class Verdicts:
+    """One batch's judgement: per document its language, profile, first failing rule (the drop reason),
+    every failing rule, and the statistics (rows of STAT_COLUMNS; NaN for conversations and blank text)."""
+
+    langs: list[str]
+    profiles: list[str]
+    reasons: list[str | None]
+    failed: list[list[str] | None]
+    stats: np.ndarray
+
+
 class HeuristicFilters:
-    """Judges documents: `judge(texts) -> [(lang, profile, reason or None)]`. Picklable; filters built lazily."""
+    """Judges documents: `judge(texts) -> [(lang, profile, reason or None)]`, `judge_batch` for everything.
+    Picklable; filters and plans built lazily."""
 
     def __init__(self, config: HeuristicFilterConfig):
         self.config = config
@@ -129,6 +339,10 @@ class HeuristicFilters:
     @cached_property
     def _filters(self) -> dict[str, list]:
         return {p: [(s.name, build_filter(s, p)) for s in specs] for p, specs in self.config.profiles.items()}
+
+    @cached_property
+    def plans(self) -> dict[str, ProfilePlan]:
+        return {p: plan_profile(p, specs) for p, specs in self.config.profiles.items()}
 
     def __getstate__(self):
         return {"config": self.config}
@@ -141,23 +355,55 @@ class HeuristicFilters:
             return "math"
         return lang if lang in self.config.profiles else "default"
 
-    def judge_one(self, text: str | None, lang: str | None = None) -> tuple[str, str, str | None]:
-        """`lang`: the document's language from fastText language ID when it ran; else the script guess."""
+    def _datatrove_failures(self, text: str, lang: str, profile: str) -> list[str]:
+        """datatrove's verdict: the first failing filter's reason (datatrove stops there)."""
         from datatrove.data import Document
 
-        if text is None:  # a conversation: agentic rules come later
-            return "und", "conversation", None
-        lang = lang if lang and lang != "und" else guess_language(text, self.config.latin_language)
-        profile = self.profile_of(text, lang)
-        if not text.strip():
-            return lang, profile, "empty_text"
         doc = Document(text=text, id="", metadata={"language": lang})
         for name, f in self._filters[profile]:
             result = f.filter(doc)
             keep, why = result if isinstance(result, tuple) else (result, None)
             if not keep:
-                return lang, profile, f"{name}:{why or 'failed'}"
-        return lang, profile, None
+                return [f"{name}:{why or 'failed'}"]
+        return []
+
+    def judge_batch(self, texts: list[str | None], langs: list[str | None] | None = None) -> Verdicts:
+        """`langs`: each document's language from language ID when it ran; else (None/"und") the script guess."""
+        n = len(texts)
+        langs = list(langs) if langs is not None else [None] * n
+        out_lang, out_profile = ["und"] * n, ["conversation"] * n
+        failed: list[list[str] | None] = [None] * n
+        stats = np.full((n, len(STAT_COLUMNS)), np.nan)
+        groups: dict[str, list[int]] = {}
+        for i, (text, lang) in enumerate(zip(texts, langs)):
+            if text is None:  # a conversation: agentic rules come later
+                continue
+            lang = lang if lang and lang != "und" else guess_language(text, self.config.latin_language)
+            out_lang[i] = lang
+            out_profile[i] = self.profile_of(text, lang)
+            if not text.strip():
+                failed[i] = ["empty_text"]
+            else:
+                groups.setdefault(out_profile[i], []).append(i)
+        for profile, idx in groups.items():
+            plan = self.plans[profile]
+            st = text_stats([texts[i] for i in idx], plan.stat_params)
+            stats[idx] = stat_rows(st)
+            if self.config.engine == "fast" and plan.kernel:
+                fails = np.stack([np.asarray(fn(st), dtype=bool) for _, fn in plan.rules], axis=1) \
+                    if plan.rules else np.zeros((len(idx), 0), dtype=bool)
+                names = [name for name, _ in plan.rules]
+                for row, i in enumerate(idx):
+                    failed[i] = [names[k] for k in np.flatnonzero(fails[row])]
+            else:
+                for i in idx:
+                    failed[i] = self._datatrove_failures(texts[i], out_lang[i], profile)
+        reasons = [f[0] if f else None for f in failed]
+        return Verdicts(out_lang, out_profile, reasons, failed, stats)
 
     def judge(self, texts: list[str | None], langs: list[str | None] | None = None) -> list[tuple[str, str, str | None]]:
-        return [self.judge_one(t, lang) for t, lang in zip(texts, langs or [None] * len(texts))]
+        v = self.judge_batch(texts, langs)
+        return list(zip(v.langs, v.profiles, v.reasons))
+
+    def judge_one(self, text: str | None, lang: str | None = None) -> tuple[str, str, str | None]:
+        return self.judge([text], [lang])[0]
