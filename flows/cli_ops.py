@@ -112,3 +112,75 @@ def config_show(
     data = cfg.model_dump(mode="json")  # SecretStr fields dump as '**********'
     text = json.dumps(data, indent=1) if as_json else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def deploy(
+    file: Path = typer.Argument(..., help="curate config YAML (or a mixture recipe for `trivium run`)"),
+    name: str = typer.Option(..., "--name", "-n", help="deployment name (letters, digits, . _ -)"),
+    inputs: list[str] = typer.Option(None, "--input", "-i", help="curate inputs (files, folders, globs, s3://)"),
+    output: str = typer.Option(None, "--output", "-o", help="run folder (local or s3://)"),
+    cron: str = typer.Option(None, "--cron", help='schedule, e.g. "0 2 * * *" (none: run on demand)'),
+    work_pool: str = typer.Option(None, "--work-pool", help="Prefect work pool (none: `trivium serve` runs it)"),
+    tags: list[str] = typer.Option(None, "--tag", help="extra tags for the deployment's runs"),
+) -> None:
+    """Register a scheduled Prefect deployment of the curate flow (or of `trivium run` for a recipe).
+    Storage credentials are never stored with it: the runner takes them from its AWS environment.
+
+    Example: trivium deploy prod.yaml --name nightly -i s3://raw/ -o s3://runs/nightly --cron "0 2 * * *"
+    """
+    from pydantic import ValidationError
+    from trivium.flows.config import ConfigError, load_config, load_yaml
+    from trivium.flows.deploy import DeploymentSpec, redacted, register
+
+    try:
+        data = load_yaml(file.read_text(encoding="utf-8"), str(file)) or {}
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read {file}: {e}")
+    except ConfigError as e:
+        fail(str(e))
+    if isinstance(data, dict) and "stages" in data:  # a mixture recipe: the whole `trivium run` chain
+        kind, parameters = "run", {"recipe": str(file.resolve())}
+    else:
+        if not inputs or not output:
+            fail("a curate deployment needs --input and --output")
+        try:
+            config = load_config(file)
+        except ConfigError as e:
+            fail(str(e))
+        kind = "curate"
+        parameters = {"inputs": list(inputs), "output": output, "config": redacted(config.model_dump(
+            mode="json", exclude_unset=True, exclude_computed_fields=True))}
+    try:
+        spec = DeploymentSpec(name=name, kind=kind, parameters=parameters, cron=cron, work_pool=work_pool,
+                              tags=list(tags or []))
+    except ValidationError as e:
+        first = e.errors()[0]
+        fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    try:
+        deployment_id = register(spec)
+    except Exception as e:  # noqa: BLE001 - the API being unreachable is the common case
+        fail(f"could not register deployment {name!r} with the Prefect API: {type(e).__name__}: {e}")
+    when = f"on '{cron}'" if cron else "on demand"
+    runner = f"work pool {work_pool!r}" if work_pool else "`trivium serve`"
+    out.print(f"deployment {kind}/{name} ({deployment_id}) registered, runs {when} through {runner}",
+              markup=False, highlight=False)
+
+
+def serve(
+    names: list[str] = typer.Argument(None, help="deployments to serve (default: every one `trivium deploy` made)"),
+    limit: int = typer.Option(None, "--limit", min=1, help="at most this many runs at once"),
+) -> None:
+    """Serve the deployments registered by `trivium deploy` from this process: scheduled runs start here.
+
+    Example: trivium serve nightly
+    """
+    from trivium.flows.deploy import load_specs
+    from trivium.flows.deploy import serve as serve_specs
+
+    try:
+        specs = load_specs(names)
+    except FileNotFoundError as e:
+        fail(str(e))
+    if not specs:
+        fail("no deployments to serve: register one with `trivium deploy`")
+    serve_specs(specs, limit=limit)
