@@ -9,7 +9,8 @@
   then longest, then smallest id; the first is kept.
 * `bucket_star_edges`, `cluster_drops`: LSH candidates and representatives in NumPy, for
   corpora whose band keys fit the driver (the Spark stage gives the same result either way).
-* `pair_jaccard` computes the exact Jaccard similarity of shingle sets for candidate pairs.
+* `pair_similarity` / `indexed_pair_similarity`: containment (overlap coefficient) or exact Jaccard
+  of the shingle sets of candidate pairs; `components_local` clusters the verified edges.
 * Conversations (text null): their messages are rendered to plain text (role, content, tool-call
   names and arguments; the tool schemas are left out because many unrelated conversations share
   them) and deduplicated like any text (`conversations="messages"`), or passed through untouched
@@ -20,14 +21,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field, model_validator
 from trivium.kernels import minhash as mh
 
 NEAR_DUPLICATE = "near_duplicate"
+CONTAINMENT_CANDIDATES = 0.25  # LSH target with containment: extraction variants sit at Jaccard 0.2-0.6
 
 
 def collision_probability(s: float | np.ndarray, bands: int, rows: int):
@@ -72,7 +77,20 @@ def optimal_bands_rows(
 class NearDedupParams(BaseModel):
     """What decides which documents are near-duplicates (shingling, MinHash, LSH, verification)."""
 
-    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets to merge at")
+    threshold: float = Field(
+        0.8,
+        gt=0.0,
+        lt=1.0,
+        description="similarity to merge at, in the verify measure (containment: shared shingles over the "
+        "smaller document's; jaccard, signature and none: Jaccard of the shingle sets)",
+    )
+    candidate_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Jaccard the LSH bands are tuned for; default: threshold, or 0.25 with containment "
+        "(a short extraction inside a long page has a low Jaccard but a high containment)",
+    )
     num_perm: int = Field(112, ge=1, le=1024, description="MinHash permutations (signature length)")
     bands: int | None = Field(None, ge=1, description="LSH bands; with rows, overrides the threshold-derived choice")
     rows: int | None = Field(None, ge=1, description="rows (signature values) per band")
@@ -84,10 +102,11 @@ class NearDedupParams(BaseModel):
     )
     seed: int = Field(1, description="permutation seed (datasketch's generator)")
     scheme: Literal["affine64", "affine32", "legacy"] = "affine64"
-    verify: Literal["jaccard", "signature", "none"] = Field(
-        "jaccard",
-        description="check candidate pairs before merging: exact Jaccard of the shingle sets, "
-        "the signature estimate, or not at all",
+    verify: Literal["containment", "jaccard", "signature", "none"] = Field(
+        "containment",
+        description="check candidate pairs before merging: containment (overlap coefficient) or Jaccard of "
+        "the shingle sets, the signature's Jaccard estimate, or not at all; containment at 0.8 was chosen "
+        "from the precision/recall curve of benchmarks/neardup_eval.py",
     )
     fp_weight: float | None = Field(None, ge=0.0, description="weight of false positives when deriving bands/rows")
     fn_weight: float | None = Field(
@@ -95,10 +114,14 @@ class NearDedupParams(BaseModel):
         ge=0.0,
         description="weight of false negatives; default 0.5/0.5 without verification and 0.02/0.98 with "
         "it (verification removes false positives, so a missed pair costs more than an extra candidate: "
-        "at threshold 0.8 and 112 permutations this gives 16 bands x 7 rows, P(candidate | J=0.8) = 0.98)",
+        "for Jaccard 0.8 and 112 permutations this gives 16 bands x 7 rows, P(candidate | J=0.8) = 0.98; "
+        "for containment, candidates at Jaccard 0.25: 56 x 2)",
     )
     conversations: Literal["messages", "skip"] = Field(
         "messages", description="conversation rows: dedup their rendered messages, or pass them through"
+    )
+    markup: Literal["strip", "keep"] = Field(
+        "strip", description="strip: markdown links count by their anchor text and URLs not at all; keep: as written"
     )
 
     @model_validator(mode="after")
@@ -116,10 +139,16 @@ class NearDedupParams(BaseModel):
             default[1] if self.fn_weight is None else self.fn_weight,
         )
 
+    def lsh_threshold(self) -> float:
+        """The Jaccard similarity the LSH bands are tuned to catch."""
+        if self.candidate_threshold is not None:
+            return self.candidate_threshold
+        return CONTAINMENT_CANDIDATES if self.verify == "containment" else self.threshold
+
     def bands_rows(self) -> tuple[int, int]:
         if self.bands is not None:
             return self.bands, self.rows
-        return optimal_bands_rows(round(self.threshold, 6), self.num_perm, *self.weights())
+        return optimal_bands_rows(round(self.lsh_threshold(), 6), self.num_perm, *self.weights())
 
     def minhash_params(self) -> mh.MinHashParams:
         return mh.MinHashParams(
@@ -139,6 +168,7 @@ class NearDedupParams(BaseModel):
             "tokenizer": self.tokenizer,
             "seed": self.seed,
             "scheme": self.scheme,
+            "markup": self.markup,
             "kernel_version": mh.KERNEL_VERSION,
             "unicode": unicodedata.unidata_version,
         }
@@ -180,36 +210,89 @@ def conversation_text(messages_json: str | None) -> str | None:
     return "\n".join(parts)
 
 
-def dedup_text(text: str | None, messages: str | None, conversations: str = "messages") -> str | None:
+# Markdown links and bare URLs, as html2text-style extractors leave them: `[anchor](target "title")`
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)")
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+
+
+def strip_markup(text: str) -> str:
+    """`text` with markdown links reduced to their anchor text and URLs removed.
+
+    An extractor that writes markdown puts every link's target between the words of the sentence
+    (`[Economía](/economia/)`); the tokeniser splits URLs into words, so the same article's 5-grams
+    would differ from a plain-text extraction's wherever it links. Anchors stay, targets go.
+    """
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", text)
+    if "://" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    return text
+
+
+def dedup_text(
+    text: str | None, messages: str | None, conversations: str = "messages", markup: str = "strip"
+) -> str | None:
     """The text whose shingles represent a document; None = not deduplicated (passed through)."""
-    if text is not None:
-        return text
-    if conversations == "skip":
-        return None
-    return conversation_text(messages)
+    if text is None:
+        if conversations == "skip":
+            return None
+        text = conversation_text(messages)
+    return strip_markup(text) if markup == "strip" and text else text
+
+
+def dedup_texts(texts: pa.Array, messages: pa.Array | None, params: NearDedupParams) -> pa.Array:
+    """`dedup_text` over Arrow columns; only the rows that need it (no text, links, URLs) go through Python."""
+    need = pc.is_null(texts)
+    if params.markup == "strip":
+        marked = pc.or_(pc.match_substring(texts, "]("), pc.match_substring(texts, "://"))
+        need = pc.or_(need, pc.or_(marked, pc.match_substring(texts, "www.")))
+    need = pc.fill_null(need, True)
+    if not pc.any(need).as_py():
+        return texts
+    rows = pc.indices_nonzero(need).to_numpy()
+    values = texts.to_pylist()
+    msgs = messages.to_pylist() if messages is not None else [None] * len(values)
+    for i in rows.tolist():
+        values[i] = dedup_text(values[i], msgs[i], params.conversations, params.markup)
+    return pa.array(values, pa.string())
 
 
 # ---- representatives ---------------------------------------------------------------------------
 
 
+# Per rule, the (field, descending) keys a cluster's members are ordered by; the first is kept. Missing
+# (null or NaN) values sort last. The Spark path turns the same list into window order columns.
+REPRESENTATIVE_ORDER: dict[str, tuple[tuple[str, bool], ...]] = {
+    "quality": (("quality", True), ("length", True), ("id", False)),
+    "longest": (("length", True), ("id", False)),
+    "smallest_id": (("id", False),),
+}
+_MEMBER_FIELDS = {"id": 0, "length": 1, "quality": 2}  # positions in a member tuple (id, length, quality)
+
+
+def member_key(representative: str):
+    """Sort key over (id, length, quality) for a `representative` rule: quality, longest or smallest_id."""
+    order = [(_MEMBER_FIELDS[name], desc) for name, desc in REPRESENTATIVE_ORDER[representative]]
+
+    def key(member: tuple) -> tuple:
+        out: list = []
+        for pos, desc in order:
+            v = member[pos] if pos < len(member) else None
+            missing = v is None or (isinstance(v, float) and math.isnan(v))
+            out += [1, 0] if missing else [0, -v if desc else v]  # only numeric fields sort descending
+        return tuple(out)
+
+    return key
+
+
 def representative_key(doc_id: str, length: int, quality: float | None = None) -> tuple:
     """Sort key of a cluster member; the smallest is kept (quality desc, length desc, id asc)."""
-    has_q = quality is not None and not (isinstance(quality, float) and math.isnan(quality))
-    return (0 if has_q else 1, -(quality if has_q else 0.0), -length, doc_id)
+    return member_key("quality")((doc_id, length, quality))
 
 
 def choose_representative(members: list[tuple[str, int, float | None]]) -> str:
     """The id kept of a cluster given (id, length, quality) per member."""
     return min(members, key=lambda m: representative_key(*m))[0]
-
-
-def member_key(representative: str):
-    """Sort key over (id, length, quality) for a `representative` rule: quality, longest or smallest_id."""
-    if representative == "smallest_id":
-        return lambda m: m[0]
-    if representative == "longest":
-        return lambda m: (-m[1], m[0])
-    return lambda m: representative_key(*m)
 
 
 def cluster_drops(
@@ -259,16 +342,26 @@ def bucket_star_edges(nodes: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, 
 # ---- verification ------------------------------------------------------------------------------
 
 
-def pair_jaccard(texts_a: list[str | None], texts_b: list[str | None], params: mh.MinHashParams) -> np.ndarray:
-    """Exact Jaccard similarity of the shingle sets (64-bit shingle hashes) of each pair (a[i], b[i])."""
+def pair_similarity(texts_a, texts_b, params: mh.MinHashParams, measure: str = "jaccard") -> np.ndarray:
+    """`measure` ("jaccard" or "containment") of the shingle sets (64-bit shingle hashes) of each pair (a[i], b[i]);
+    the texts as lists or Arrow string arrays."""
     n = len(texts_a)
-    hashes, offsets = mh.shingle_hashes(list(texts_a) + list(texts_b), params)
-    return indexed_pair_jaccard(hashes, offsets, np.arange(n), np.arange(n, 2 * n))
+    both = pa.concat_arrays([pa.array(t, pa.string()) if not isinstance(t, pa.Array) else t for t in (texts_a, texts_b)])
+    hashes, offsets = mh.shingle_hashes(both, params)
+    return indexed_pair_similarity(hashes, offsets, np.arange(n), np.arange(n, 2 * n), measure)
 
 
-def indexed_pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of documents a[i] and b[i], given every document's shingle hashes once
-    (`hashes[offsets[d]:offsets[d + 1]]`, as `minhash.shingle_hashes` returns them)."""
+def indexed_pair_similarity(
+    hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, measure: str = "jaccard"
+) -> np.ndarray:
+    """Jaccard or containment of documents a[i] and b[i], given every document's shingle hashes once
+    (`hashes[offsets[d]:offsets[d + 1]]`, as `minhash.shingle_hashes` returns them).
+
+    Containment is |A & B| / min(|A|, |B|) (the overlap coefficient): 1.0 when the smaller set is inside
+    the larger, as a main-content extraction is inside the same page's full-page text.
+    """
+    if measure not in ("jaccard", "containment"):
+        raise ValueError(f"measure must be jaccard or containment, got {measure!r}")
     sets = {}
     out = np.empty(len(a), dtype=np.float64)
     for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
@@ -280,8 +373,30 @@ def indexed_pair_jaccard(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray,
             out[i] = 0.0
             continue
         inter = len(np.intersect1d(sa, sb, assume_unique=True))
-        out[i] = inter / (len(sa) + len(sb) - inter)
+        out[i] = inter / (min(len(sa), len(sb)) if measure == "containment" else len(sa) + len(sb) - inter)
     return out
+
+
+def components_local(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, roots) of an edge list: hook every root to the smaller one, jump pointers, repeat.
+
+    roots[i] is the smallest node of nodes[i]'s component, as the Spark path's star rounds give it.
+    """
+    nodes, inv = np.unique(np.concatenate([src, dst]).astype(np.int64), return_inverse=True)
+    a, b = inv[: len(src)], inv[len(src) :]
+    parent = np.arange(len(nodes))
+    while True:
+        pa, pb = parent[a], parent[b]
+        moved = pa != pb
+        if not moved.any():
+            break
+        np.minimum.at(parent, np.maximum(pa, pb)[moved], np.minimum(pa, pb)[moved])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return nodes, nodes[parent]  # nodes are sorted: the smallest index of a component is its smallest node
 
 
 def signature_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ def dedup(
     ngram: Annotated[int, typer.Option("--ngram", help="tokens per shingle")] = 5,
     num_perm: Annotated[int, typer.Option("--num-perm", help="MinHash permutations")] = 112,
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="word (CJK per character) or char")] = "word",
-    verify: Annotated[str, typer.Option("--verify", help="jaccard, signature or none")] = "jaccard",
+    verify: Annotated[str, typer.Option("--verify", help="containment, jaccard, signature or none")] = "containment",
     index: Annotated[
         list[str] | None, typer.Option("--index", help="band-key index of an earlier run to dedup against")
     ] = None,

@@ -64,9 +64,13 @@ def test_bands_rows_match_datasketch(threshold, num_perm, weights):
 
 
 def test_params_from_threshold_or_explicit():
-    p = nd.NearDedupParams(threshold=0.8)  # verified: recall-heavy buckets, verification restores precision
+    p = nd.NearDedupParams(threshold=0.8, verify="jaccard")  # recall-heavy buckets, verification restores precision
     b, r = p.bands_rows()
     assert b * r <= p.num_perm and (b, r) == (16, 7)
+    # containment: candidates down to Jaccard 0.25 (an extraction inside its page), unless told otherwise
+    c = nd.NearDedupParams()
+    assert c.verify == "containment" and c.lsh_threshold() == nd.CONTAINMENT_CANDIDATES and c.bands_rows() == (56, 2)
+    assert nd.NearDedupParams(candidate_threshold=0.8).bands_rows() == (16, 7)
     assert nd.collision_probability(0.8, b, r) > 0.97 and nd.collision_probability(0.3, b, r) < 0.01
     b, r = nd.NearDedupParams(threshold=0.8, verify="none").bands_rows()  # unverified: balanced FP/FN
     assert (b, r) == (9, 12) and nd.collision_probability(0.5, b, r) < 0.01
@@ -108,16 +112,29 @@ def test_bucket_star_edges_link_each_member_to_its_buckets_smallest_node():
     assert len(empty[0]) == 0
 
 
-def test_pair_jaccard_is_set_jaccard_of_shingle_hashes():
-    texts = ["the cat sat on the mat today and then", "the cat sat on the mat today and now", "", "其他的文字内容"]
+def test_pair_similarity_is_set_jaccard_or_containment_of_shingle_hashes():
+    body = "the cat sat on the mat today and then"
+    texts = [body, "the cat sat on the mat today and now", "", "其他的文字内容", "Home | About | Menu\n" + body + "\n(c) all rights"]
     params = nd.NearDedupParams(ngram=3).minhash_params()
     h, o = mh.shingle_hashes(texts, params)
-    a, b = np.array([0, 0, 2, 3]), np.array([1, 2, 3, 3])
+    a, b = np.array([0, 0, 2, 3, 0]), np.array([1, 2, 3, 3, 4])
     sets = [set(h[o[i] : o[i + 1]].tolist()) for i in range(len(texts))]
-    want = [len(sets[i] & sets[j]) / len(sets[i] | sets[j]) if sets[i] and sets[j] else 0.0 for i, j in zip(a, b)]
-    assert nd.indexed_pair_jaccard(h, o, a, b).tolist() == want
-    assert nd.pair_jaccard([texts[i] for i in a], [texts[i] for i in b], params).tolist() == want
-    assert want[2] == 0.0 and want[3] == 1.0 and 0 < want[0] < 1
+
+    def expected(i, j, measure):
+        if not sets[i] or not sets[j]:
+            return 0.0
+        shared = len(sets[i] & sets[j])
+        return shared / (min(len(sets[i]), len(sets[j])) if measure == "containment" else len(sets[i] | sets[j]))
+
+    for measure in ("jaccard", "containment"):
+        want = [expected(i, j, measure) for i, j in zip(a, b)]
+        assert nd.indexed_pair_similarity(h, o, a, b, measure).tolist() == want
+        assert nd.pair_similarity([texts[i] for i in a], [texts[i] for i in b], params, measure).tolist() == want
+        assert want[2] == 0.0 and want[3] == 1.0 and 0 < want[0] < 1
+    # the body inside a page: fully contained, though its Jaccard is low
+    assert expected(0, 4, "containment") == 1.0 and expected(0, 4, "jaccard") < 0.7
+    with pytest.raises(ValueError, match="measure"):
+        nd.indexed_pair_similarity(h, o, a, b, "cosine")
 
 
 def test_conversation_text_leaves_out_tool_schemas():
@@ -201,25 +218,28 @@ def shifted_chain(rng: random.Random, length: int = 200, shift: int = 15, n: int
     return [" ".join(base[k * shift : k * shift + length]) for k in range(n)]
 
 
-def chain_fixture(seed: int = 16):
-    """a~b~c~d (each J ~ 0.86 with the next) where a and d share no LSH bucket; the seed is checked, not hoped for."""
-    cfg = NearDedupConfig()
+def chain_fixture(seed: int = 16, verify: str = "jaccard"):
+    """a~b~c~d (each J ~ 0.86, containment ~ 0.87, with the next) where a and d are no verified pair: with Jaccard they share no LSH
+    bucket, with containment (wider buckets) they do but fall below the threshold; the seed is checked, not hoped for."""
+    cfg = NearDedupConfig(verify=verify)
     b, r = cfg.bands_rows()
     rng = random.Random(seed)
-    chain = shifted_chain(rng)
+    chain = shifted_chain(rng, shift=15 if verify == "jaccard" else 25)  # containment forgives more: longer steps
     sig = mh.signatures(chain, cfg.minhash_params())
     keys = mh.band_keys(sig, b, r)
     h, o = mh.shingle_hashes(chain, cfg.minhash_params())
-    sims = [mh.jaccard(h[o[k] : o[k + 1]], h[o[k + 1] : o[k + 2]]) for k in range(3)]
-    assert all(s >= cfg.threshold for s in sims), sims
+    idx = np.arange(4)
+    sim = {(i, j): nd.indexed_pair_similarity(h, o, idx[[i]], idx[[j]], verify)[0] for i in range(4) for j in range(4)}
+    assert all(sim[k, k + 1] >= cfg.threshold for k in range(3)), sim
     assert all((keys[k] == keys[k + 1]).any() for k in range(3))  # neighbours share a bucket
-    assert not (keys[0] == keys[3]).any()  # a and d do not
-    assert not (keys[0] == keys[2]).any() and not (keys[1] == keys[3]).any()  # nor a, c or b, d: a path
-    assert mh.jaccard(h[o[0] : o[1]], h[o[3] : o[4]]) < cfg.threshold
+    assert sim[0, 3] < cfg.threshold and sim[0, 2] < cfg.threshold and sim[1, 3] < cfg.threshold
+    if verify == "jaccard":
+        assert not (keys[0] == keys[3]).any()  # a and d share no bucket
+        assert not (keys[0] == keys[2]).any() and not (keys[1] == keys[3]).any()  # nor a, c or b, d: a path
     return chain
 
 
-def stage_docs(seed: int = 7) -> tuple[list[tuple], dict[str, str]]:
+def stage_docs(seed: int = 7, verify: str = "jaccard") -> tuple[list[tuple], dict[str, str]]:
     """Unrelated documents, near-duplicate pairs, the chain, conversations and texts without shingles."""
     rng = random.Random(seed)
     docs: list[tuple] = []
@@ -232,7 +252,7 @@ def stage_docs(seed: int = 7) -> tuple[list[tuple], dict[str, str]]:
             copy[len(copy) // 2] = "changed"
             docs.append((f"dup{i:03d}", "Breaking news. " + " ".join(copy) + " "))
             expected_cluster[f"dup{i:03d}"] = f"doc{i:03d}"
-    for k, text in enumerate(chain_fixture()):
+    for k, text in enumerate(chain_fixture(verify=verify)):
         docs.append((f"chain{k}", text))
     msgs = [{"role": "user", "content": " ".join(words(rng, 40))}, {"role": "assistant", "content": "done " * 5}]
     docs.append(("conv1", None, json.dumps(msgs)))
@@ -270,13 +290,16 @@ def run(spark, df, stage_dir, config, n_in, stats=None):
 
 
 @pytest.mark.spark
-def test_stage_clusters_conserves_and_is_deterministic(spark, tmp_path):
-    docs, expected = stage_docs()
+@pytest.mark.parametrize("verify", ["containment", "jaccard"])
+def test_stage_clusters_conserves_and_is_deterministic(spark, tmp_path, verify):
+    docs, expected = stage_docs(verify=verify)
     outcomes = []
-    for name, in_parts, shuffle_parts, on_driver in (("a", 1, 2, False), ("b", 5, 7, False), ("c", 3, 4, True)):
+    runs = (("a", 1, 2, False), ("b", 5, 7, False), ("c", 3, 4, True))
+    for name, in_parts, shuffle_parts, on_driver in runs if verify == "jaccard" else runs[1:]:
         # a, b: buckets and connected components on Spark (not finished on the driver), with these
         # many partitions; c: everything after the signatures on the driver
         config = NearDedupConfig(
+            verify=verify,
             representative="longest",
             cc_driver_edges=0,
             driver_band_rows=10**9 if on_driver else 0,
@@ -296,7 +319,7 @@ def test_stage_clusters_conserves_and_is_deterministic(spark, tmp_path):
         assert kept | set(rejects) == {d[0] for d in docs} and not kept & set(rejects)
         outcomes.append((kept, rejects))
         print(f"run {name}: {stats}")
-    assert outcomes[0] == outcomes[1] == outcomes[2]  # same kept set and clusters whatever the partitioning or path
+    assert all(o == outcomes[0] for o in outcomes)  # same kept set and clusters whatever the partitioning or path
     kept, rejects = outcomes[0]
     # planted pairs: the longer copy (with its header) is kept under "longest"
     for dup, orig in expected.items():

@@ -6,9 +6,10 @@
    `monotonically_increasing_id`, and the checkpoint fixes them for the rest of the job.
 2. Candidate edges: (band, key, node) rows; in every bucket each member gets an edge to the
    bucket's smallest node (star edges: linear in the bucket size, whatever the size).
-3. Verification (config `verify`): exact Jaccard of the shingle sets of both documents
-   (`jaccard`), or the signature estimate (`signature`), must reach the threshold; edges to
-   documents of an earlier run (cross-run index) are checked on their stored signatures.
+3. Verification (config `verify`): the containment (overlap coefficient, the default) or the exact
+   Jaccard of the shingle sets of both documents, or the signature's Jaccard estimate (`signature`),
+   must reach the threshold; edges to documents of an earlier run (cross-run index) are checked on
+   their stored signatures (Jaccard estimate: their texts are not at hand).
 4. Connected components with DataFrame operations: alternating large-star / small-star
    (Kiveris et al., SoCC 2014) over edges oriented larger -> smaller node, each round
    checkpointed; converged when the edges form a star forest (every node points to exactly
@@ -26,43 +27,40 @@
    against it without recomputing the old corpus.
 
 Checkpoints go to `checkpoint_dir` (default: a temporary folder on the driver, fine for
-`local[*]`; on a cluster give a folder every executor can reach, e.g. s3://). Everything is read
-and written through fsspec, as the rest of trivium. Documents without any shingle (empty text,
+`local[*]`; on a cluster give a folder every executor can reach, e.g. s3://); the work folder, its
+clean-up after a killed run and the index files are in `_near_dedup_work`, the pure algorithms
+(buckets, similarity, components, representatives) in `trivium.filters.near_dedup`. Documents without any shingle (empty text,
 only punctuation) and, with `conversations="skip"`, conversation rows are passed through.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
-import json
 import math
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field
 from trivium.filters.near_dedup import (
     NEAR_DUPLICATE,
+    REPRESENTATIVE_ORDER,
     NearDedupParams,
     bucket_star_edges,
     cluster_drops,
-    dedup_text,
-    indexed_pair_jaccard,
-    pair_jaccard,
+    components_local,
+    dedup_texts,
+    indexed_pair_similarity,
+    pair_similarity,
     signature_jaccard,
 )
-from trivium.flows import io
-from trivium.flows.stage import ParquetPartReader, StageDef, with_outcome
+from trivium.flows.stage import StageDef, with_outcome
+from trivium.flows.stages._near_dedup_work import Workdir, read_index, write_index
 from trivium.kernels import minhash as mh
 
-INDEX_MANIFEST = "_index.json"
 # columns the signature pass appends to every document (dropped again before the stage's output)
 SIG_COLUMNS = (
     ("_nd_length", "long"),
@@ -114,127 +112,6 @@ class NearDedupConfig(NearDedupParams):
     )
 
 
-# ---- fsspec checkpoints -------------------------------------------------------------------------
-
-
-class _PartWriter:
-    """mapInArrow function: writes one partition to `<folder>/part-<pid>-<token>.parquet`, yields (path, rows)."""
-
-    def __init__(self, folder: str, token: str):
-        self.folder = folder
-        self.token = token
-
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import TaskContext
-
-        pid = TaskContext.get().partitionId()
-        url = io.join(self.folder, f"part-{pid:05d}-{self.token}.parquet")
-        writer = raw = None
-        rows = 0
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            if writer is None:
-                fs, path = io.fs_and_path(url)
-                fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-                raw = fs.open(path, "wb")
-                writer = pq.ParquetWriter(raw, batch.schema, compression="zstd")
-            writer.write_batch(batch)
-            rows += batch.num_rows
-        if writer is not None:
-            writer.close()
-            raw.close()
-            yield pa.RecordBatch.from_pydict({"path": [url], "rows": [rows]})
-
-
-def write_parquet(df, folder: str) -> list[tuple[str, int]]:
-    """Write `df` under `folder` through fsspec (one file per non-empty partition); returns [(url, rows)]."""
-    token = uuid.uuid4().hex[:8]
-    stats = df.mapInArrow(_PartWriter(folder, token), "path string, rows long").collect()
-    return sorted((r.path, r.rows) for r in stats)
-
-
-def read_parquet(spark, files: list[str], schema):
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    if not files:
-        return spark.createDataFrame([], schema)
-    paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in files], len(files)), "path string")
-    return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema)), schema)
-
-
-class Workdir:
-    """Checkpoint folder of one build.
-
-    The stage's output DataFrame reads the checkpoints, so they must outlive `build()`: a folder is
-    removed when the next near-dedup build of the process starts (stages run one after the other,
-    so the earlier stage has been written by then) or at the latest when the process exits.
-    """
-
-    _open: ClassVar[list[str]] = []
-
-    def __init__(self, base: str | None):
-        if base is None:
-            self.url = tempfile.mkdtemp(prefix="trivium-near-dedup-")
-        else:
-            self.url = io.join(base, f"near-dedup-{uuid.uuid4().hex[:12]}")
-        Workdir._open.append(self.url)
-        atexit.register(_remove, self.url)
-
-    @classmethod
-    def release_earlier(cls) -> None:
-        """Remove the folders of earlier builds of this process."""
-        while cls._open:
-            _remove(cls._open.pop())
-
-    def checkpoint(self, spark, df, name: str):
-        """Write `df` and read it back (lineage cut); returns (DataFrame, rows).
-
-        Spark's own Parquet writer where it can reach the folder (local disk, HDFS), fsspec in tasks
-        elsewhere (s3://: this environment has no hadoop-aws).
-        """
-        url = io.join(self.url, name)
-        protocol = io.protocol_of(url)
-        if protocol in ("file", "local", "hdfs"):
-            df.write.mode("overwrite").parquet(url)
-            back = spark.read.parquet(url)
-            return back, _parquet_rows(url) if protocol != "hdfs" else back.count()
-        files = write_parquet(df, url)
-        return read_parquet(spark, [f for f, _ in files], df.schema), sum(n for _, n in files)
-
-    def from_arrow(self, spark, table: pa.Table, name: str):
-        """A driver-side table as a DataFrame, through a file in the work folder."""
-        url = io.join(self.url, name, "part-00000.parquet")
-        fs, path = io.fs_and_path(url)
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        with fs.open(path, "wb") as f:
-            pq.write_table(table, f)
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        return read_parquet(spark, [url], from_arrow_schema(table.schema))
-
-    def remove(self, name: str) -> None:
-        _remove(io.join(self.url, name))
-
-
-def _parquet_rows(url: str) -> int:
-    """Rows in the Parquet files of a folder, from their footers (no Spark job)."""
-    fs, path = io.fs_and_path(url)
-    total = 0
-    for p in fs.find(path):
-        if p.endswith(".parquet"):
-            with fs.open(p, "rb") as f:
-                total += pq.ParquetFile(f).metadata.num_rows
-    return total
-
-
-def _remove(url: str) -> None:
-    try:
-        io.remove(url)
-    except OSError:  # best effort: a checkpoint left behind is garbage, not an error
-        pass
-
-
 # ---- signatures ---------------------------------------------------------------------------------
 
 
@@ -254,16 +131,8 @@ class SignatureBatches:
         self.device = device
 
     def texts(self, batch: pa.RecordBatch) -> pa.Array:
-        text = batch.column("text")
-        if text.null_count == 0:
-            return text
-        names = batch.schema.names
-        msgs = batch.column("messages").to_pylist() if "messages" in names else [None] * batch.num_rows
-        values = text.to_pylist()
-        return pa.array(
-            [t if t is not None else dedup_text(None, m, self.params.conversations) for t, m in zip(values, msgs)],
-            pa.string(),
-        )
+        msgs = batch.column("messages") if "messages" in batch.schema.names else None
+        return dedup_texts(batch.column("text"), msgs, self.params)
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -303,19 +172,19 @@ class SignatureBatches:
 # ---- verification -------------------------------------------------------------------------------
 
 
-class JaccardPairs:
-    """mapInArrow function over (src, dst, text_a, messages_a, text_b, messages_b) -> (src, dst, sim)."""
+class TextPairs:
+    """mapInArrow function over (src, dst, text_a, messages_a, text_b, messages_b) -> (src, dst, sim),
+    sim = the config's `verify` measure (containment or Jaccard) of the two shingle sets."""
 
     def __init__(self, params: NearDedupParams):
         self.params = params
         self.kparams = params.minhash_params()
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        conv = self.params.conversations
         for b in batches:
-            ta = [dedup_text(t, m, conv) for t, m in zip(b.column("text_a").to_pylist(), b.column("msg_a").to_pylist())]
-            tb = [dedup_text(t, m, conv) for t, m in zip(b.column("text_b").to_pylist(), b.column("msg_b").to_pylist())]
-            sim = pair_jaccard(ta, tb, self.kparams)
+            ta = dedup_texts(b.column("text_a"), b.column("msg_a"), self.params)
+            tb = dedup_texts(b.column("text_b"), b.column("msg_b"), self.params)
+            sim = pair_similarity(ta, tb, self.kparams, self.params.verify)
             yield pa.RecordBatch.from_arrays([b.column("src"), b.column("dst"), pa.array(sim)], ["src", "dst", "sim"])
 
 
@@ -351,25 +220,6 @@ def _is_star_forest(edges) -> bool:
         F.countDistinct("to").alias("k"), F.max("is_src").alias("src"), F.min("is_src").alias("only")
     )
     return per_node.where((F.col("k") > 1) | (F.col("src") & ~F.col("only"))).limit(1).count() == 0
-
-
-def components_local(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, roots) of an edge list in NumPy: hook every root to the smaller one, jump pointers, repeat."""
-    nodes, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
-    a, b = inv[: len(src)], inv[len(src) :]
-    parent = np.arange(len(nodes))
-    while True:
-        pa, pb = parent[a], parent[b]
-        moved = pa != pb
-        if not moved.any():
-            break
-        np.minimum.at(parent, np.maximum(pa, pb)[moved], np.minimum(pa, pb)[moved])
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    return nodes, nodes[parent]  # nodes are sorted: the smallest index of a component is its smallest node
 
 
 def connected_components(
@@ -427,60 +277,22 @@ def connected_components(
     return nodes.union(roots)
 
 
-# ---- cross-run index ----------------------------------------------------------------------------
-
-INDEX_DDL = "id string, keys array<long>, sig binary"
-
-
-def read_index(spark, urls: list[str], params: NearDedupParams):
-    """The (id, keys, sig) rows of earlier runs' indexes; refuses an index made with other LSH parameters."""
-    from pyspark.sql.types import StructType
-
-    files: list[str] = []
-    want = params.index_signature()
-    for url in urls:
-        meta = json.loads(io.read_bytes(io.join(url, INDEX_MANIFEST)))
-        if meta["params"] != want:
-            diff = {k: (meta["params"].get(k), v) for k, v in want.items() if meta["params"].get(k) != v}
-            raise ValueError(f"index {url} was built with other parameters (index, now): {diff}")
-        files += [io.join(url, f["path"]) for f in meta["files"]]
-    schema = StructType.fromDDL(INDEX_DDL)
-    return read_parquet(spark, files, schema)
-
-
-def write_index(kept_sigs, url: str, params: NearDedupParams, run: str) -> dict:
-    """Write (id, keys, sig) of the kept documents under `url` and commit it with `_index.json`."""
-    _remove(url)
-    files = write_parquet(kept_sigs.select("id", "keys", "sig"), url)
-    meta = {
-        "params": params.index_signature(),
-        "run": run,
-        "docs": sum(n for _, n in files),
-        "files": [{"path": f[len(url) :].lstrip("/"), "rows": n} for f, n in files],
-    }
-    io.write_bytes(io.join(url, INDEX_MANIFEST), json.dumps(meta, indent=1, sort_keys=True).encode())
-    return meta
-
-
 # ---- the stage ----------------------------------------------------------------------------------
 
 
 def _representative_order(config: NearDedupConfig):
     from pyspark.sql import functions as F
 
-    old_first = (F.col("nid") < 0).desc()
-    if config.representative == "smallest_id":
-        return [old_first, F.col("id").asc()]
-    if config.representative == "longest":
-        return [old_first, F.col("length").desc_nulls_last(), F.col("id").asc()]
-    return [old_first, F.col("quality").desc_nulls_last(), F.col("length").desc_nulls_last(), F.col("id").asc()]
+    old_first = (F.col("nid") < 0).desc()  # a document of an earlier run is kept over this run's
+    order = REPRESENTATIVE_ORDER[config.representative]
+    return [old_first] + [F.col(name).desc_nulls_last() if desc else F.col(name).asc_nulls_last() for name, desc in order]
 
 
 BROADCAST_ROWS = 2_000_000  # below this many rows, the small side of a join is broadcast
 
 
 def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
-    """(src, dst, sim) for candidate pairs: exact Jaccard on the texts, the signature estimate, or null."""
+    """(src, dst, sim) for candidate pairs: containment or Jaccard on the texts, the signature estimate, or null."""
     from pyspark.sql import functions as F
 
     if config.verify == "none":
@@ -494,7 +306,7 @@ def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
     )
     if config.verify == "signature":
         return sig_pairs.mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
-    # pairs of this run's documents: exact Jaccard on the texts; a pair with an earlier run's
+    # pairs of this run's documents: the measure on the texts; a pair with an earlier run's
     # document (dst < 0: the bucket minimum) is checked on the stored signature, its text is not at hand
     msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
     texts = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs)
@@ -509,7 +321,7 @@ def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
     tb = texts.select(F.col("nid").alias("dst"), F.col("text").alias("text_b"), F.col("messages").alias("msg_b"))
     local = cand.where(F.col("dst") >= 0).join(ta, "src").join(tb, "dst")
     local = local.select("src", "dst", "text_a", "msg_a", "text_b", "msg_b")
-    sims = local.mapInArrow(JaccardPairs(config), "src long, dst long, sim double")
+    sims = local.mapInArrow(TextPairs(config), "src long, dst long, sim double")
     if config.index_in:
         cross = sig_pairs.where(F.col("dst") < 0).mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
         sims = sims.unionByName(cross)
@@ -627,7 +439,7 @@ def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dic
         return by_nid[np.searchsorted(nid, n, sorter=by_nid)]
 
     lengths = table["length"].to_numpy()
-    if config.verify == "jaccard" and len(src):
+    if config.verify in ("jaccard", "containment") and len(src):
         needed = np.unique(np.concatenate([src, dst]))
         if int(lengths[row_of(needed)].sum()) > config.driver_text_bytes:
             return None
@@ -635,14 +447,11 @@ def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dic
         wanted = spark.createDataFrame(pa.table({"nid": needed}))
         rows = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs).join(F.broadcast(wanted), "nid").toArrow()
         at = {n: i for i, n in enumerate(rows["nid"].to_pylist())}
-        texts = [
-            dedup_text(t, m, config.conversations)
-            for t, m in zip(rows["text"].to_pylist(), rows["messages"].to_pylist())
-        ]
+        texts = dedup_texts(rows["text"].combine_chunks(), rows["messages"].combine_chunks(), config)
         hashes, offsets = mh.shingle_hashes(texts, config.minhash_params())
         idx = np.array([at[n] for n in needed.tolist()], dtype=np.int64)
         pos = np.searchsorted(needed, src), np.searchsorted(needed, dst)
-        sim = indexed_pair_jaccard(hashes, offsets, idx[pos[0]], idx[pos[1]])
+        sim = indexed_pair_similarity(hashes, offsets, idx[pos[0]], idx[pos[1]], config.verify)
     elif config.verify == "signature" and len(src):
         dtype = config.minhash_params().dtype
         sig = np.frombuffer(b"".join(table["sig"].to_pylist()), dtype=dtype).reshape(len(nid), -1)
