@@ -251,7 +251,9 @@ def read_html(url: str, config: IngestConfig, out: Emit) -> None:
         with fs.open(path, "rb", compression="infer") as f:
             body = f.read(config.max_doc_bytes + 1)
         found = ex.page_url(body[:65536].decode("utf-8", "replace"))
-        sink.add(page._replace(body=body, size=max(size, len(body)), url=found, meta={**meta, "url": found}))
+        problem = None if body.strip() else "empty_file"
+        sink.add(page._replace(body=body, size=max(size, len(body)), url=found, meta={**meta, "url": found},
+                               problem=problem))
     except (OSError, EOFError, zlib.error) as err:
         sink.add(page._replace(problem="unreadable_archive", meta={**meta, "error": f"{type(err).__name__}: {err}"}))
     sink.finish(time.perf_counter() - start, size)
