@@ -12,9 +12,12 @@ import fsspec
 from fsspec.core import url_to_fs
 
 
-def configure(options: dict[str, dict] | None) -> None:
+def configure(options) -> None:
     """Default keyword arguments per protocol (e.g. {"s3": {"endpoint_url": ..., "key": ...}}) for every
-    filesystem opened from now on in this process; Spark tasks re-apply the driver's at their start."""
+    filesystem opened from now on in this process; Spark tasks re-apply the driver's at their start.
+    A config's storage section (anything with `fsspec_options()`) is unwrapped first."""
+    if hasattr(options, "fsspec_options"):
+        options = options.fsspec_options()
     for protocol, kwargs in (options or {}).items():
         fsspec.config.conf.setdefault(protocol, {}).update(kwargs)
 
