@@ -11,11 +11,17 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from trivium.flows import io
-from trivium.flows.config import CurateConfig
+from trivium.flows.config import CurateConfig, parse_config
+from trivium.flows.observe import publish_stage, retry_if_transient
 from trivium.flows.ingest import build_ingest
+from trivium.flows.prefect_child import guard
 from trivium.flows.preflight import StageOutcome, enabled_stages, ingest_inputs, plan_inputs, stage_dir
 from trivium.flows.spark import get_spark
 from trivium.flows.stage import StageDef, read_documents, run_stage
+
+# Whoever runs this flow (CLI, a recipe run, a test): an ephemeral Prefect server this process
+# starts ends with it, even after a SIGKILL.
+guard()
 
 __all__ = ["StageOutcome", "curate_flow", "final_documents", "run_after", "run_ingest", "stage_dir"]
 
@@ -65,23 +71,35 @@ def run_after(
     return StageOutcome(out, manifest)
 
 
-@task(name="ingest", cache_policy=NO_CACHE, retries=1)
+# Transient failures (object store, lost executors) are retried with backoff; data and config errors
+# fail at once, since a retry would only fail the same way.
+RETRY = {"retries": 3, "retry_delay_seconds": [5, 30, 120], "retry_condition_fn": retry_if_transient}
+
+
+@task(name="ingest", cache_policy=NO_CACHE, **RETRY)
 def ingest_task(inputs: list[str], output: str, config: CurateConfig, force: bool, allow_empty: bool) -> StageOutcome:
-    return run_ingest(get_spark(config.spark), inputs, output, config, force, allow_empty)
+    outcome = run_ingest(get_spark(config.spark), inputs, output, config, force, allow_empty)
+    publish_stage(outcome)
+    return outcome
 
 
-@task(cache_policy=NO_CACHE, retries=1)
+@task(cache_policy=NO_CACHE, **RETRY)
 def stage_task(
     sdef: StageDef, index: int, upstream: StageOutcome, output: str, config: CurateConfig, force: bool
 ) -> StageOutcome:
-    return run_after(get_spark(config.spark), sdef, index, upstream, output, config, force)
+    outcome = run_after(get_spark(config.spark), sdef, index, upstream, output, config, force)
+    publish_stage(outcome)
+    return outcome
 
 
-@flow(name="curate", log_prints=True, validate_parameters=False)
+@flow(name="curate", log_prints=True, validate_parameters=False, flow_run_name="curate {output}")
 def curate_flow(
-    inputs: list[str], output: str, config: CurateConfig | None = None, force: bool = False, allow_empty: bool = False
+    inputs: list[str], output: str, config: CurateConfig | dict | None = None, force: bool = False,
+    allow_empty: bool = False
 ) -> list[StageOutcome]:
     """Ingest -> filters -> dedup; returns each stage's directory and manifest, in order."""
+    if isinstance(config, dict):  # a deployment's parameters arrive as JSON
+        config = parse_config(config, "(flow parameter)")
     config = config or CurateConfig()
     outcomes = [ingest_task(inputs, output, config, force, allow_empty)]
     for index, sdef in enabled_stages(config):
