@@ -50,18 +50,21 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
             raise
         fail(str(e))
     outcomes = None if force else committed_run(files, output, config)
+    flow_run_id = None  # answered from manifests: no flow ran
     if outcomes is None:  # something to do: only now start Spark and Prefect
         spark = spark_or_fail(config.spark, master)
         config.spark.master = spark.sparkContext.master
         from trivium.flows.curate import curate_flow
-        from trivium.flows.prefect_child import guard
         from trivium.flows.progress import spark_progress
 
-        guard()
+        from prefect import tags
+
         try:
-            with spark_progress(spark, err, label="curate"):
-                outcomes = curate_flow(inputs=inputs, output=output, config=config, force=force,
-                                       allow_empty=allow_empty)
+            with spark_progress(spark, err, label="curate"), tags("trivium", "curate"):
+                state = curate_flow(inputs=inputs, output=output, config=config, force=force,
+                                    allow_empty=allow_empty, return_state=True)
+                flow_run_id = str(state.state_details.flow_run_id)
+                outcomes = state.result()
         except Exception as e:  # noqa: BLE001 - one line unless asked for the traceback
             if debug:
                 raise
@@ -69,7 +72,9 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
             fail(f"curate failed: {type(e).__name__}: {first} (--debug shows the traceback)", code=1)
     summaries = [stage_summary(o.stage_dir, o.manifest) for o in outcomes]
     if as_json:
-        sys.stdout.write(json.dumps({"output": output, "stages": summaries}, indent=1) + "\n")
+        final = outcomes[-1].stage_dir if outcomes else None
+        sys.stdout.write(json.dumps({"output": output, "final": final, "flow_run_id": flow_run_id,
+                                     "stages": summaries}, indent=1) + "\n")
     else:
         out.print(stage_table(summaries, title=literal(title)))
     return summaries

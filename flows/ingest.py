@@ -536,8 +536,13 @@ class FileReader:
                            record=False)
 
 
+def _path_bytes(url: str) -> bytes:
+    """A file name as it travels to the readers: binary, since local names need not be UTF-8."""
+    return url.encode("utf-8", "surrogateescape")
+
+
 def _paths_batch(urls: list[str]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pydict({"path": pa.array([u.encode("utf-8", "surrogateescape") for u in urls], pa.binary())})
+    return pa.RecordBatch.from_pydict({"path": pa.array([_path_bytes(u) for u in urls], pa.binary())})
 
 
 def read_all(urls: list[str], config: IngestConfig | None = None) -> pa.Table:
@@ -589,7 +594,7 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
     if not urls:
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
-    raw = [(bytearray(u.encode("utf-8", "surrogateescape")),) for u in urls]
+    raw = [(_path_bytes(u),) for u in urls]
     paths = spark.createDataFrame(spark.sparkContext.parallelize(raw, len(urls)), "path binary")
     rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
