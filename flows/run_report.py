@@ -257,7 +257,7 @@ def funnel(stages: list[StageRecord], bytes_per_token: float) -> list[dict]:
 
 
 def stage_cores(m: Manifest, default_cores: int) -> int:
-    return int(m.extra.get("cores") or default_cores)
+    return int(m.extra.get("spark_cores") or m.extra.get("cores") or default_cores)
 
 
 def throughput(stages: list[StageRecord], default_cores: int) -> list[dict]:

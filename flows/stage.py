@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
-from trivium.flows import io
+from trivium.flows import io, progress
 from trivium.flows.manifest import (
     MANIFEST_NAME,
     ConservationError,
@@ -182,6 +182,7 @@ def run_stage(
         return existing
     io.remove(io.join(stage_dir, MANIFEST_NAME))  # uncommit before touching any file
 
+    progress.stage_started(stage, docs_in)
     start = time.time()
     df = build()
     kept_schema = _kept_schema(df.schema)
@@ -226,7 +227,8 @@ def run_stage(
         wall_s=round(time.time() - start, 3),
         text_bytes_in=n_text,
         doc_schema=kept_schema.json(),
-        extra=with_rates(counters) | (extra(df) if extra else {}),
+        # the cores behind wall_s, so reports can turn MB/s into MB/s per core
+        extra=with_rates(counters) | {"spark_cores": spark.sparkContext.defaultParallelism} | (extra(df) if extra else {}),
     )
     write_manifest(stage_dir, manifest)
     _remove_unlisted(stage_dir, manifest)

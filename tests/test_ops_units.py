@@ -104,3 +104,33 @@ def test_version_and_short_help():
     assert CliRunner().invoke(app, ["--version"]).output.strip() == f"trivium {version('trivium')}"
     result = CliRunner().invoke(app, ["curate", "-h"])
     assert result.exit_code == 0 and "--force" in result.output and "<bool>" not in result.output
+
+
+def test_set_overrides_and_stage_selection():
+    from trivium.flows.cli import apply_sets, select_stages
+    from trivium.flows.config import ConfigError, CurateConfig
+
+    cfg = apply_sets(CurateConfig(), ["near_dedup.threshold=0.7", "spark.partitions=3"])
+    assert cfg.near_dedup.threshold == 0.7 and cfg.spark.partitions == 3
+    with pytest.raises(ConfigError, match="threshhold"):
+        apply_sets(CurateConfig(), ["near_dedup.threshhold=0.7"])
+    with pytest.raises(ValueError, match="expected SECTION.FIELD=VALUE"):
+        apply_sets(CurateConfig(), ["near_dedup"])
+    cut = select_stages(CurateConfig(), None, "exact_dedup")
+    assert cut.exact_dedup.enabled and not cut.near_dedup.enabled and not cut.domain.enabled
+    with pytest.raises(ValueError, match="not a stage"):
+        select_stages(CurateConfig(), "nope", None)
+
+
+def test_compact_summary_lists_top_reasons_and_the_final_output():
+    from trivium.flows.report import compact_summary
+
+    stage = {"stage": "heuristic_filter", "dir": "runs/r1/02_heuristic_filter", "docs_in": 100, "docs_out": 60,
+             "dropped": {"a": 20, "b": 10, "c": 5, "d": 5}, "quarantined": {}, "skipped": False, "wall_s": 3.0,
+             "mb_in": 2.0}
+    ingest = {**stage, "stage": "ingest", "dir": "runs/r1/00_ingest", "docs_out": 100, "dropped": {},
+              "skipped": True}
+    lines = compact_summary([ingest, stage])
+    assert lines[0].startswith("kept 60 of 100 documents (60.0%), ~1.2 MB of text, ~300,000 tokens")
+    assert "a 20, b 10, c 5 (+1 more reasons)" in lines[2] and "[resumed]" in lines[1]
+    assert lines[-1].startswith("final output: runs/r1/02_heuristic_filter")
