@@ -595,7 +595,9 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
     raw = [(_path_bytes(u),) for u in urls]
-    paths = spark.createDataFrame(spark.sparkContext.parallelize(raw, len(urls)), "path binary")
+    # One task per file, up to 4 per core: a folder of HTML pages is thousands of small files.
+    tasks = min(len(urls), 4 * spark.sparkContext.defaultParallelism)
+    paths = spark.createDataFrame(spark.sparkContext.parallelize(raw, tasks), "path binary")
     rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
     return unique_ids(rows, partitions).drop("_file", "_line")
