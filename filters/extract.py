@@ -22,7 +22,7 @@ class ExtractConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     extractor: Literal["resiliparse", "trafilatura"] = Field(
-        "resiliparse", description="main-text extractor (benchmarks/extract.py: resiliparse is ~10x faster, scores alike)"
+        "resiliparse", description="main-text extractor; README and benchmarks/extract.py say why resiliparse"
     )
     timeout_s: float = Field(5.0, gt=0, description="per-page limit; a slower page is quarantined as extraction_timeout")
     url_blocklist: Annotated[str | None, AfterValidator(lambda p: None if p is None else BlocklistFile(p))] = Field(

@@ -21,7 +21,7 @@ import pyarrow as pa
 from trivium.filters import extract as ex
 from trivium.flows import io
 from trivium.flows.ingest import Emit, IngestConfig, _preview, canonical_json, source_of_file
-from trivium.flows.stage import DROPPED
+from trivium.flows.stage import DROPPED, QUARANTINED
 
 WEB_SUFFIXES = {"warc": (".warc", ".warc.gz"), "html": (".html", ".htm", ".html.gz", ".htm.gz")}
 _HEAD = 4096  # bytes in which a charset declaration or an HTML marker is looked for
@@ -65,7 +65,7 @@ class PageSink:
         self.source = source_of_file(url)
         self.stats: Counter = Counter()
 
-    def _row(self, page: Page, *, text=None, reason=None, disposition="quarantined", error=None, **meta) -> None:
+    def _row(self, page: Page, *, text=None, reason=None, disposition=QUARANTINED, error=None, **meta) -> None:
         meta = {**page.meta, **meta, **({"error": error} if error else {})}
         self.out.add(id=page.doc_id, text=text, source=self.source, meta=canonical_json(meta), file=self.url,
                      line=page.line, reason=reason, disposition=disposition)

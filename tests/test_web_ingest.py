@@ -259,3 +259,21 @@ def test_memory_stays_flat_over_a_long_archive(tmp_path):
     (parent_early, child_early), (parent_late, child_late) = result["marks"]
     assert parent_late - parent_early < 20, result  # MB, for 16,000 more records (~15 MB of archive)
     assert child_late - child_early < 20, result
+
+
+def test_web_files_read_from_s3(s3_server, fsspec_config, tmp_path):
+    """The same readers over s3:// (fsspec), streamed from the bucket: a WARC cut short and an HTML page."""
+    import s3fs
+    from trivium.flows import io as tio
+    from trivium.flows.ingest import read_all
+
+    s3_server.bucket("crawl")
+    tio.configure({"s3": s3_server.options})
+    fs = s3fs.S3FileSystem(**s3_server.options)
+    whole = b"".join(warc_record("response", f"https://s3.example/{i}", http_response(article(30 + i).encode()), 300 + i)
+                     for i in range(3))
+    fs.pipe("crawl/seg/a.warc.gz", whole[: len(whole) - 200])
+    fs.pipe("crawl/seg/b.html", article(40).encode())
+    table = read_all(["s3://crawl/seg/a.warc.gz", "s3://crawl/seg/b.html"])
+    assert table.column("_reason").to_pylist() == [None, None, "truncated_archive", None]
+    assert good(40)["text"][:50] in table.column("text")[3].as_py()
