@@ -5,8 +5,8 @@ near-duplicate copies planted in a third of it (boilerplate added, paragraphs mo
 the generator of tests/test_near_dedup_planted.py), written as two JSONL files. Both systems read
 those files and write their kept documents; both remove all but one document per cluster.
 
-* trivium: `ingest` (timed apart) then the `near_dedup` stage with its defaults (threshold 0.8,
-  112 permutations -> 16 bands x 7 rows, candidate pairs verified by exact Jaccard, connected
+* trivium: `ingest` (timed apart) then the `near_dedup` stage with its defaults (containment 0.8,
+  112 permutations -> 56 bands x 2 rows, candidate pairs verified on their shingle sets, connected
   components), timed from the start of the stage to its committed manifest. SparkSession start-up
   is reported apart. Below 5M band rows (~310K documents) everything after the signatures runs on
   the driver; `--spark-only` runs it on Spark as a large corpus would.
@@ -15,7 +15,12 @@ those files and write their kept documents; both remove all but one document per
   for every document, no verification), LocalPipelineExecutor with 2 workers, timed from the
   first stage's start to the last one's end.
 
-Truth for the recall/precision lines: the planted pairs, with their true Jaccard on trivium's
+Then both run on the labelled web set of tests/neardup_eval.py (extractor variants of real pages,
+edited copies, unrelated background; `benchmarks/neardup_eval.py` draws its curve) and print its
+scorer's precision, extractor-variant and edited-copy recall and background false drops side by
+side (`--no-labelled` skips it).
+
+Truth for the recall/precision lines of the planted slice: the planted pairs, with their true Jaccard on trivium's
 shingles (5 words, CJK per character). A merged pair counts as correct when it is planted or its
 true Jaccard is >= 0.8 (a natural near-duplicate of the corpus); the other merges are printed
 with how many of them are below 0.5 (unrelated documents).
@@ -45,6 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import neardup_eval as ev
 from test_near_dedup_planted import load_slice, plant
 from trivium.kernels import minhash as mh
 
@@ -213,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--spark-only", action="store_true", help="trivium: buckets, verification, components on Spark, not the driver"
     )
+    ap.add_argument("--no-labelled", action="store_true", help="skip the labelled web set")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -247,6 +254,16 @@ def main(argv: list[str] | None = None) -> dict:
             },
         }
         result["speedup"] = round(dt_wall / tv_wall, 2)
+        if not args.no_labelled:
+            labelled = ev.cached_build(args.corpus)
+            write_inputs(labelled.docs, work / "labelled")
+            _, web_dt = run_datatrove(work / "labelled", work / "datatrove-labelled")
+            *_, web_tv, _ = run_trivium(work / "labelled", work / "trivium-labelled", args.spark_only)
+            result["labelled"] = {
+                "documents": len(labelled.docs),
+                "trivium": ev.score(web_tv, labelled),
+                "datatrove": ev.score(web_dt, labelled),
+            }
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -276,6 +293,16 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(f"  recall per kind/source: trivium {t['per_kind']}")
     print(f"                          datatrove {d['per_kind']}")
+    if "labelled" in result:
+        print(f"labelled web set ({result['labelled']['documents']} documents, tests/neardup_eval.py):")
+        for name in ("trivium", "datatrove"):
+            r = result["labelled"][name]
+            print(
+                f"  {name:9s} precision {r['precision']:.4f}  extractor-variant recall {r['variant_recall']:.4f}  "
+                f"edited-copy recall {r['edit_recall']:.4f}  background false drops "
+                f"{100 * r['background_false_drops']:.2f}%  per kind "
+                + ", ".join(f"{k} {v:.3f}" for k, v in r["recall"].items())
+            )
     return result
 
 

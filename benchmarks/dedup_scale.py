@@ -25,7 +25,8 @@ its cluster keeps one document), false drops are background documents without co
 Set up the peer once (its pins conflict with trivium's, so it gets its own venv):
 
     python3.11 -m venv /tmp/textdedup-venv && /tmp/textdedup-venv/bin/pip install text-dedup "pyspark==4.1.4"
-    nice -n 10 .venv/bin/python benchmarks/dedup_scale.py --docs 1000000 --textdedup-python /tmp/textdedup-venv/bin/python
+    nice -n 10 .venv/bin/python benchmarks/dedup_scale.py --docs 1000000 \
+        --textdedup-python /tmp/textdedup-venv/bin/python
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def _comm(pid: int) -> str:
 def shuffle_bytes(event_dir: Path) -> int:
     """Shuffle bytes written, summed over the tasks of the (single) application in an event-log folder."""
     total = 0
-    for log in event_dir.iterdir():
+    for log in (p for p in event_dir.rglob("*") if p.is_file()):  # Spark 4 writes a folder per application
         with open(log) as f:
             for line in f:
                 if '"SparkListenerTaskEnd"' not in line:
@@ -367,7 +368,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, r in runs.items():
         print(
             f"  {name:10s} wall {r['wall_s']:8.1f} s  shuffle written {r['shuffle_write_mb']:8.1f} MB  peak RSS "
-            f"{r['peak_rss_mb']} MB (JVM {r['peak_jvm_rss_mb']}, largest Python worker {r['peak_python_worker_rss_mb']})"
+            f"{r['peak_rss_mb']} MB (JVM {r['peak_jvm_rss_mb']}, "
+            f"largest Python worker {r['peak_python_worker_rss_mb']})"
             f"  recall {r['recall']:.4f}  background false drops {100 * r['background_false_drops']:.3f}%"
         )
     if "speedup" in result:

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     splits = {name: labelled.split(name) for name in ("dev", "held_out")}
     result: dict = {"build_s": round(build_s, 1), "documents": len(labelled.docs), "curves": {}}
     for name, part in splits.items():
-        result[name] = {"documents": len(part.docs), "pairs": ev.score({d["id"]: d["id"] for d in part.docs}, part)["pairs"]}
+        singletons = {d["id"]: d["id"] for d in part.docs}
+        result[name] = {"documents": len(part.docs), "pairs": ev.score(singletons, part)["pairs"]}
     for measure in ("containment", "jaccard"):
         params = NearDedupParams(verify=measure)
         curve = {}
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"                                        dev sites:      {_row(d['dev'])}")
     print(f"                                        whole set:      {_row(d)}  recall per kind {_fmt(d['recall'])}")
     u = result["unverified_14x8"]
-    print(f"MinHash without verification, 14 x 8 (datatrove's bands), whole set: {_row(u)}  per kind {_fmt(u['recall'])}")
+    print(f"MinHash without verification, 14 x 8 (datatrove's bands), whole set: {_row(u)}")
+    print(f"                                        recall per kind {_fmt(u['recall'])}")
     return result
 
 

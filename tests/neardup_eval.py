@@ -362,7 +362,9 @@ def build(corpus_dir: Path, seed: int = 14, background=BACKGROUND) -> LabelledSe
         for name, text in variants.items():
             doc_id = f"{page.id}/{name}"
             ids.append(doc_id)
-            docs.append({"id": doc_id, "text": text, "source": page.site, "group": group, "kind": VARIANT, "split": split})
+            docs.append(
+                {"id": doc_id, "text": text, "source": page.site, "group": group, "kind": VARIANT, "split": split}
+            )
         pairs.update({tuple(sorted(p)): VARIANT for p in combinations(ids, 2)})
         main = next((n for n in MAIN_CONTENT if n in variants), None)
         if main:

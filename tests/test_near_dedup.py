@@ -114,7 +114,8 @@ def test_bucket_star_edges_link_each_member_to_its_buckets_smallest_node():
 
 def test_pair_similarity_is_set_jaccard_or_containment_of_shingle_hashes():
     body = "the cat sat on the mat today and then"
-    texts = [body, "the cat sat on the mat today and now", "", "其他的文字内容", "Home | About | Menu\n" + body + "\n(c) all rights"]
+    page = "Home | About | Menu\n" + body + "\n(c) all rights"
+    texts = [body, "the cat sat on the mat today and now", "", "其他的文字内容", page]
     params = nd.NearDedupParams(ngram=3).minhash_params()
     h, o = mh.shingle_hashes(texts, params)
     a, b = np.array([0, 0, 2, 3, 0]), np.array([1, 2, 3, 3, 4])
@@ -219,8 +220,9 @@ def shifted_chain(rng: random.Random, length: int = 200, shift: int = 15, n: int
 
 
 def chain_fixture(seed: int = 16, verify: str = "jaccard"):
-    """a~b~c~d (each J ~ 0.86, containment ~ 0.87, with the next) where a and d are no verified pair: with Jaccard they share no LSH
-    bucket, with containment (wider buckets) they do but fall below the threshold; the seed is checked, not hoped for."""
+    """a~b~c~d (each J ~ 0.86, containment ~ 0.87, with the next) where a and d are no verified pair: with
+    Jaccard they share no LSH bucket, with containment (wider buckets) they do but fall below the threshold;
+    the seed is checked, not hoped for."""
     cfg = NearDedupConfig(verify=verify)
     b, r = cfg.bands_rows()
     rng = random.Random(seed)

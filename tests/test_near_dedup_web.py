@@ -3,8 +3,9 @@
 * The labelled set of `neardup_eval` (extractor variants of real pages, edited copies, unrelated
   background; built from ../shared/corpus) through the near-dedup stage with its defaults:
   precision, extractor-variant recall and background false drops asserted, edited-copy recall
-  printed; the stage's clusters are those of the in-memory algorithm the curve of
-  `benchmarks/neardup_eval.py` is drawn with.
+  printed. (`benchmarks/neardup_eval.py` draws the curve with the same algorithm in memory; its
+  clusters can differ from the stage's in a few members, as every bucket member is checked against
+  the bucket's smallest node and node numbers differ.)
 * `strip_markup`: markdown link targets and URLs do not count.
 * A work folder whose process was killed (SIGKILL: no atexit) is removed by the next run; the
   folder of a process still running is not.
@@ -32,13 +33,6 @@ from trivium.flows.stages import _near_dedup_work as work
 from trivium.flows.stages.near_dedup import NearDedupConfig
 
 
-def _partition(clusters: dict[str, str]) -> set[frozenset]:
-    groups: dict[str, set] = {}
-    for doc, c in clusters.items():
-        groups.setdefault(c, set()).add(doc)
-    return {frozenset(g) for g in groups.values() if len(g) > 1}
-
-
 @pytest.mark.spark
 @pytest.mark.corpus
 def test_web_near_duplicates_labelled_set(spark, corpus_dir, tmp_path):
@@ -62,14 +56,12 @@ def test_web_near_duplicates_labelled_set(spark, corpus_dir, tmp_path):
         f"extractor-variant recall {result['variant_recall']:.4f}, edited-copy recall {result['edit_recall']:.4f} "
         f"{ {k: round(v, 3) for k, v in result['recall'].items()} }, background false drops "
         f"{100 * result['background_false_drops']:.2f}% of {result['background']}; held-out sites: precision "
-        f"{held_out['precision']:.4f}, variant recall {held_out['variant_recall']:.4f}; false pairs {result['false_pairs']}"
+        f"{held_out['precision']:.4f}, variant recall {held_out['variant_recall']:.4f}; "
+        f"false pairs {result['false_pairs']}"
     )
     assert result["precision"] >= 0.995
     assert result["variant_recall"] >= 0.97 and held_out["variant_recall"] >= 0.97
     assert result["background_false_drops"] <= 0.001
-    # the curve of benchmarks/neardup_eval.py is drawn with the stage's own algorithm
-    in_memory = ev.clusters_in_memory(docs, config, [config.threshold])[config.threshold]
-    assert _partition(clusters) == _partition(in_memory)
 
 
 def test_strip_markup_keeps_anchor_text_only():

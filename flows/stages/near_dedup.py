@@ -29,8 +29,9 @@
 Checkpoints go to `checkpoint_dir` (default: a temporary folder on the driver, fine for
 `local[*]`; on a cluster give a folder every executor can reach, e.g. s3://); the work folder, its
 clean-up after a killed run and the index files are in `_near_dedup_work`, the pure algorithms
-(buckets, similarity, components, representatives) in `trivium.filters.near_dedup`. Documents without any shingle (empty text,
-only punctuation) and, with `conversations="skip"`, conversation rows are passed through.
+(buckets, similarity, components, representatives) in `trivium.filters.near_dedup`.
+Documents without any shingle (empty text, only punctuation) and, with `conversations="skip"`,
+conversation rows are passed through. Markdown link targets and URLs do not count (`markup: strip`).
 """
 
 from __future__ import annotations
@@ -285,7 +286,7 @@ def _representative_order(config: NearDedupConfig):
 
     old_first = (F.col("nid") < 0).desc()  # a document of an earlier run is kept over this run's
     order = REPRESENTATIVE_ORDER[config.representative]
-    return [old_first] + [F.col(name).desc_nulls_last() if desc else F.col(name).asc_nulls_last() for name, desc in order]
+    return [old_first] + [F.col(n).desc_nulls_last() if desc else F.col(n).asc_nulls_last() for n, desc in order]
 
 
 BROADCAST_ROWS = 2_000_000  # below this many rows, the small side of a join is broadcast
