@@ -19,7 +19,6 @@ from trivium.filters.fasttext_text import (
     FastTextClassifier,
     TrainParams,
     agent_structure,
-    balance,
     classification_report,
     read_card,
     train_fasttext,
@@ -152,11 +151,27 @@ def train_domain(
 
 
 def balance_by_bucket(examples: list[Example], seed: int) -> list[Example]:
-    """Oversample buckets to equal size; sub-domains keep their proportions inside a bucket."""
-    tagged = [Example(label=bucket_of(e.label), text=e.text, messages=e.messages, tools=e.tools,
-                      source=e.source, id=f"{i}") for i, e in enumerate(examples)]
-    picked = balance(tagged, seed)
-    return [examples[int(t.id)] for t in picked]
+    """Oversample buckets to equal size, and inside a bucket its sub-domains to equal shares.
+
+    Equal sub-domain shares keep a small sub-domain (STEM prose beside thousands of exam problems)
+    from being outvoted by the format of a large one: the model learns what STEM is, not what
+    one STEM source looks like.
+    """
+    import random
+
+    groups: dict[str, dict[str, list[Example]]] = {}
+    for e in examples:
+        groups.setdefault(bucket_of(e.label), {}).setdefault(e.label, []).append(e)
+    target = max(sum(len(g) for g in subs.values()) for subs in groups.values())
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for bucket in sorted(groups):
+        subs = groups[bucket]
+        share = -(-target // len(subs))  # ceil
+        for label in sorted(subs):
+            group = subs[label]
+            out += group + [group[rng.randrange(len(group))] for _ in range(share - len(group))]
+    return out
 
 
 def evaluate_domain(model_path: str, examples: list[Example], structure_weight: float = 0.5) -> dict:

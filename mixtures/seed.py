@@ -135,9 +135,9 @@ def seed_examples(
         if progress:
             progress(name)
         shortest = noise_min_chars if entry.get("bucket") == NOISE else min_chars
-        rows = _source_rows(base, name, entry)
-        rows = [r for r in rows if r.get("text") is None or len(r["text"].strip()) >= shortest]
-        _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets, judge)
+        rows = [r for r in _source_rows(base, name, entry) if r.get("text") is None or len(r["text"].strip()) >= shortest]
+        _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets, judge,
+             stem_prose if task == "domain" and entry.get("bucket") == "commonsense" else None)
     if stem_prose is not None and task == "domain":
         from trivium.mixtures.stem_prose import relabel
 
@@ -199,8 +199,13 @@ _JUDGES: dict[str, object] = {}
 
 
 def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, seed: int, max_per_source: int,
-         holdout, subdomains: bool, positive_buckets, judge) -> None:
-    """Sample `max_per_source` rows of one source (seeded by source name) into train or held-out."""
+         holdout, subdomains: bool, positive_buckets, judge, stem_prose=None) -> None:
+    """Sample `max_per_source` rows of one source (seeded by source name) into train or held-out.
+
+    With `stem_prose`, a training source also gives every unsampled document that the STEM-prose
+    lexicon rule calls STEM (up to `max_per_source` more): STEM prose is a few percent of an
+    encyclopedia, too few in a sample to teach what it looks like.
+    """
     rng = random.Random(f"{seed}:{name}")
     picked = sorted(rng.sample(range(len(rows)), min(max_per_source, len(rows))))
     labels: Counter = Counter()
@@ -218,6 +223,20 @@ def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, see
             continue
         labels[label] += 1
         (out.heldout if split == "heldout" else out.train).append(ex)
+    if stem_prose is not None and split == "train":
+        from trivium.mixtures.stem_prose import LABEL, STEM, judge_cached
+
+        chosen, extra = set(picked), 0
+        for i, r in enumerate(rows):
+            if extra >= max_per_source:
+                break
+            if i in chosen or judge_cached(f"{name}/{r.get('id', i)}", r.get("text"), stem_prose) != STEM:
+                continue
+            ex = Example(label=LABEL, text=r["text"], source=name, id=str(r.get("id", "")))
+            if not (judge and judge(ex)):
+                out.train.append(ex)
+                labels[LABEL] += 1
+                extra += 1
     out.report[name] = {"split": split, "used": sum(labels.values()), "available": len(rows), "labels": dict(labels)}
     if flagged:
         out.report[name]["decontaminated"] = dict(sorted(flagged.items()))

@@ -128,6 +128,17 @@ def judge(text: str | None, rule: StemProseRule = StemProseRule()) -> str | None
     return AMBIGUOUS
 
 
+_VERDICTS: dict[tuple, str | None] = {}
+
+
+def judge_cached(key: str, text: str | None, rule: StemProseRule) -> str | None:
+    """`judge`, remembered per document key and rule for the process (a build scans sources twice)."""
+    k = (key, rule)
+    if k not in _VERDICTS:
+        _VERDICTS[k] = judge(text, rule)
+    return _VERDICTS[k]
+
+
 LABEL = "stem/prose"
 _PLAIN = "plain"
 

@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 
 pytestmark = pytest.mark.corpus
 
-# One held-out source per bucket: English news, the English math evaluation sets, MBPP, ReAct.
-DOMAIN_HOLDOUT = "nltk_news,math_eval_en,mbpp,react"
+# Whole sources held out: STEM prose (brown_learned), English news (its science stories are STEM
+# prose), the English math evaluation sets, MBPP, ReAct, SMS spam/chat (noise).
+DOMAIN_HOLDOUT = "brown_learned,nltk_news,math_eval_en,mbpp,react,sms_spam"
 # Quality: a positive of each language kept out, and the boilerplate-page source.
 QUALITY_HOLDOUT = "nltk_news,gaokao_stem,web_boilerplate"
 
@@ -45,7 +46,7 @@ def models(corpus_dir, tmp_path_factory) -> Path:
         result = runner.invoke(app, [
             "classifier", "train", "--task", task, "--seed-sources", sources, "--output", str(root / f"{task}.bin"),
             "--holdout", holdout, "--holdout-output", str(root / f"{task}_heldout.jsonl.gz"),
-            "--max-per-source", "2000", "--json",
+            "--max-per-source", "1000", "--json",
         ])
         assert result.exit_code == 0, result.output
         card = json.loads(result.stdout)
@@ -63,8 +64,9 @@ def test_domain_classifier_generalises_to_held_out_sources(models):
     print(format_confusion(report))
     print({k: v["accuracy"] for k, v in report["per_source"].items()})
     assert set(report["per_source"]) == set(DOMAIN_HOLDOUT.split(","))
-    assert report["labels"] == ["commonsense", "stem", "code", "agentic"]
+    assert report["labels"] == ["commonsense", "stem", "code", "agentic", "noise"]
     assert report["macro_f1"] >= 0.85
+    assert report["per_source"]["brown_learned"]["accuracy"] >= 0.8  # STEM prose, never seen, is STEM
     assert "subdomain" in report  # sub-domain labels were trained and evaluated too
 
 
@@ -294,7 +296,7 @@ def test_stages_run_offline_conserve_and_repeat_byte_identically(spark, corpus_d
     for col in ("lang", "lang_score", "quality_score", "domain", "domain_scores", "subdomain"):
         assert col in docs.columns and docs[col].notna().all(), col
     assert docs["quality_score"].between(0, 1).all()
-    assert set(docs["domain"]) <= {"commonsense", "stem", "code", "agentic"}
+    assert set(docs["domain"]) <= {"commonsense", "stem", "code", "agentic", "noise"}
     assert set(docs.loc[docs["source"] == "bfcl", "domain"]) == {"agentic"}
     assert set(docs.loc[docs["source"] == "zhwiki", "lang"]) == {"zh"}
     pii = docs.loc[docs["id"] == "pii-1", "text"].iloc[0]
@@ -302,7 +304,7 @@ def test_stages_run_offline_conserve_and_repeat_byte_identically(spark, corpus_d
     assert all(abs(sum(dict(s).values()) - 1) < 0.01 for s in docs["domain_scores"])
 
 
-def test_without_models_quality_and_domain_pass_documents_through_and_say_so(spark, tmp_path):
+def test_without_a_model_named_the_shipped_models_classify_and_the_manifest_names_them(spark, tmp_path):
     paragraphs = [
         ("The river rose quickly after three days of heavy rain, and farmers moved their cattle to higher ground "
         "before the water reached the fields. Neighbours shared tractors and trailers, and by the evening every "
@@ -325,7 +327,14 @@ def test_without_models_quality_and_domain_pass_documents_through_and_say_so(spa
         i = _stage_index(name)
         outcomes.append(run_after(spark, STAGES[i - 1], i, outcomes[-1], str(tmp_path / "run"), config))
     by = {o.manifest.stage: o.manifest for o in outcomes}
-    assert by["quality"].extra == {"quality_unscored_no_model": by["quality"].docs_in}
-    assert by["domain"].extra == {"domain_unclassified_no_model": by["domain"].docs_in}
+    from trivium.filters.fasttext_text import file_sha256
+    from trivium.mixtures.default_models import default_model
+
+    for stage, task in (("quality", "quality"), ("domain", "domain")):
+        record = by[stage].extra["model"]
+        assert record == {"path": default_model(task), "sha256": file_sha256(default_model(task)), "shipped_default": True}
+    assert by["quality"].extra["domain_model"]["shipped_default"] is True
+    assert sum(v for k, v in by["domain"].extra.items() if k.startswith("domain_")) == by["domain"].docs_in
     docs = final_documents(spark, outcomes).toPandas()
-    assert len(docs) == 3 and docs["quality_score"].isna().all() and docs["domain"].isna().all()
+    assert len(docs) + sum(by["quality"].dropped.values()) == 3
+    assert docs["quality_score"].notna().all() and set(docs["domain"]) == {"commonsense"}
