@@ -32,7 +32,15 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trivium.flows import io
 from trivium.flows.manifest import Manifest, config_hash, read_manifest
-from trivium.flows.stage import COUNTERS, QUARANTINED, outcome_columns, read_documents, run_stage, set_column
+from trivium.flows.stage import (
+    COUNTERS,
+    QUARANTINED,
+    outcome_columns,
+    read_documents,
+    run_stage,
+    schema_plus,
+    set_column,
+)
 from trivium.kernels.pack import MAX_CAPACITY, pack_documents
 from trivium.tokenizer.shards import Format, Shard, ShardManifest, build_shard, doc_keys, write_shard
 from trivium.tokenizer.token_store import STORE_SCHEMA, TokenizerSpec, encode_batch, read_tokenizer_dir, store_arrays
@@ -115,7 +123,6 @@ class TokenizeBatches:
 def tokenize_stage(spark, spec: TokenizerSpec, input_dir: str, store_dir: str, force: bool = False) -> Manifest:
     """Run (or reuse) the `tokenize` stage: the token store of `input_dir`'s documents."""
     from pyspark.sql import types as T
-    from trivium.flows.stage import schema_plus
 
     upstream = read_manifest(input_dir)
     if upstream is None:
@@ -129,7 +136,7 @@ def tokenize_stage(spark, spec: TokenizerSpec, input_dir: str, store_dir: str, f
         from pyspark.sql.pandas.types import from_arrow_schema
 
         df = read_documents(spark, input_dir, upstream)
-        df = df.select(*[c for c in ("id", "text", "source", "domain", "epoch", "loss_spans") if c in cols])
+        df = df.select(*[c for c in ("id", "text", "source", "bucket", "domain", "epoch", "loss_spans") if c in cols])
         out = schema_plus(from_arrow_schema(STORE_SCHEMA), ("_reason", "string"), ("_disposition", "string"),
                           ("_counters", T.StringType()))
         return df.mapInArrow(TokenizeBatches(spec), out)
@@ -145,12 +152,12 @@ def tokenize_stage(spark, spec: TokenizerSpec, input_dir: str, store_dir: str, f
 class PackGroups:
     """applyInArrow function: best-fit-decreasing packs one group of token-store rows, writes its shards."""
 
-    def __init__(self, config: PackConfig, pad_id: int, packed_dir: str, prefix: str, full_only: bool):
+    def __init__(self, config: PackConfig, pad_id: int, packed_dir: str, prefix: str, hold_underfilled: bool):
         self.config = config
         self.pad_id = pad_id
         self.packed_dir = packed_dir
         self.prefix = prefix
-        self.full_only = full_only
+        self.hold_underfilled = hold_underfilled
         self.storage = io.current_options()
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -163,7 +170,7 @@ class PackGroups:
         bins = np.arange(packing.n_bins)
         packed_docs = np.ones(len(store.lengths), dtype=bool)
         carried: list[list] = []
-        if self.full_only:
+        if self.hold_underfilled:
             keep, packed_docs = _carry_split(packing, len(store.lengths), cfg.carry_below * cfg.seq_len)
             bins = np.flatnonzero(keep)
             ids, epochs = store.table.column("id").to_pylist(), store.table.column("epoch").to_pylist()
@@ -218,12 +225,12 @@ def _sum_by(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _pack_groups(spark, store_df, config: PackConfig, pad_id: int, packed_dir: str, groups: int, prefix: str,
-                 full_only: bool) -> list:
+                 hold_underfilled: bool) -> list:
     from pyspark.sql import functions as F
 
     epoch = F.coalesce(F.col("epoch"), F.lit(-1))
     keyed = store_df.withColumn("_group", F.pmod(F.xxhash64(F.col("id"), epoch, F.lit(config.seed)), F.lit(groups)))
-    fn = PackGroups(config, pad_id, packed_dir, prefix, full_only)
+    fn = PackGroups(config, pad_id, packed_dir, prefix, hold_underfilled)
     return keyed.groupBy("_group").applyInArrow(lambda t: fn(t), _GROUP_DDL).collect()
 
 
@@ -249,8 +256,7 @@ def pack_store(spark, store_dir: str, store: Manifest, spec: TokenizerSpec, pack
         keys = spark.createDataFrame([(i, -1 if e is None else e) for i, e in carried], "id string, _epoch long")
         rest = store_df.join(F.broadcast(keys), (store_df.id == keys.id)
                              & (F.coalesce(store_df.epoch, F.lit(-1)) == keys._epoch), "left_semi")
-        rows += _pack_groups(spark, rest, config.model_copy(update={"seed": 0}), spec.eos_id, packed_dir, 1, "carry-",
-                             False)
+        rows += _pack_groups(spark, rest, config, spec.eos_id, packed_dir, 1, "carry-", False)
     manifest = _summarise(rows, config, spec, store_dir, store, chash, round(time.time() - start, 3))
     if manifest.documents != store.docs_out:
         raise RuntimeError(f"packed {manifest.documents} documents of the store's {store.docs_out}")

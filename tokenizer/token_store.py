@@ -1,6 +1,6 @@
 """Tokenize once: documents -> token runs that every packing (8K, 32K, 128K) reuses.
 
-A token store row is one document: `id`, `source`, `bucket` (the document's `domain`),
+A token store row is one document: `id`, `source`, `bucket` (the mixture's `bucket`, else `domain`),
 `epoch` (a repeated document is a distinct row), `n_tokens`, `tokens` and `loss_spans`.
 `tokens` is binary: the document's token ids as little-endian uint32 (vocabularies of 128,256
 ids do not fit uint16) followed by `<|end_of_text|>`. Read as an Arrow binary column, the store
@@ -122,7 +122,7 @@ def _valid_spans(spans, n_chars: int) -> bool:
 
 
 def encode_batch(spec: TokenizerSpec, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str | None]]:
-    """Tokenize one batch of documents (`id`, `text`, `source`, optional `domain`, `epoch`,
+    """Tokenize one batch of documents (`id`, `text`, `source`, optional `bucket`/`domain`, `epoch`,
     `loss_spans`) into token-store rows; returns the rows and a quarantine reason per row."""
     tok = spec.load()
     n = batch.num_rows
@@ -172,10 +172,11 @@ def encode_batch(spec: TokenizerSpec, batch: pa.RecordBatch) -> tuple[pa.RecordB
     tokens = pa.Array.from_buffers(pa.binary(), n, [pa.py_buffer(np.packbits(keep, bitorder="little")),
                                                     pa.py_buffer(offsets),
                                                     pa.py_buffer(flat.astype(TOKEN_DTYPE).tobytes())])
+    bucket = next((c for c in ("bucket", "domain") if c in cols), None)  # the mixture's bucket, else the domain stage's
     rows = pa.RecordBatch.from_arrays([
         batch.column("id").cast(pa.string()),
         batch.column("source").cast(pa.string()) if "source" in cols else pa.nulls(n, pa.string()),
-        batch.column("domain").cast(pa.string()) if "domain" in cols else pa.nulls(n, pa.string()),
+        batch.column(bucket).cast(pa.string()) if bucket else pa.nulls(n, pa.string()),
         batch.column("epoch").cast(pa.int64()) if "epoch" in cols else pa.nulls(n, pa.int64()),
         pa.array(lengths, pa.int64(), mask=~keep),
         tokens,
