@@ -27,7 +27,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from trivium.filters.script_lang import guess_language
-from trivium.kernels.textstats import C4_CURLY, C4_LOREM, STATS, WORD_TOKENIZERS, StatParams, TextStats, text_stats
+from trivium.kernels.textstats import (
+    C4_CURLY,
+    C4_LOREM,
+    STATS,
+    WORD_TOKENIZERS,
+    StatParams,
+    TextStats,
+    route_stats,
+    text_stats,
+)
 
 FilterName = Literal["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
 
@@ -73,9 +82,13 @@ def default_profiles() -> dict[str, list[FilterSpec]]:
         # `min_lines_for_line_rules` lines (see HeuristicFilterConfig).
         "zh": _specs(("gopher_repetition", {"top_n_grams": []}), ("fineweb_quality", {"short_line_length": 10, "short_line_thr": 0.8, "new_line_ratio": 1.0})),
         # Code and markup: only degenerate repetition (copy-pasted blocks, generated junk).
-        "code": _specs(("gopher_repetition", {"dup_line_frac": None, "dup_line_char_frac": None, "top_n_grams": [], "dup_n_grams": [[10, 0.3]]})),
+        "code": _specs(("gopher_repetition", {"dup_line_frac": None, "dup_line_char_frac": None, "top_n_grams": [], "dup_n_grams": [[20, 0.3]]})),
         # Math and numeric prose: numbers and formulas are words here, not noise.
-        "math": _specs(("gopher_repetition", {"top_n_grams": [], "dup_n_grams": [[10, 0.2]]}), ("gopher_quality", {"max_non_alpha_words_ratio": 0.4, "min_doc_words": 20, "min_stop_words": 1, "min_avg_word_length": 2})),
+        # Worked solutions restate the same expression step after step: duplicated 10-grams count from 30%, as in code.
+        "math": _specs(("gopher_repetition", {"top_n_grams": [], "dup_n_grams": [[10, 0.3]]}), ("gopher_quality", {"max_non_alpha_words_ratio": 0.4, "min_doc_words": 20, "min_stop_words": 1, "min_avg_word_length": 2})),
+        # Chinese exam and math text (options, formulas): repetition only, as for English math, and no
+        # line rules, which read option lines and formula lines as a list.
+        "math_zh": _specs(("gopher_repetition", {"top_n_grams": [], "dup_n_grams": [[10, 0.3]]})),
         "default": _specs(("gopher_repetition", {"top_n_grams": []})),
     }
 
@@ -90,6 +103,9 @@ class HeuristicFilterConfig(BaseModel):
     code_symbol_ratio: float = Field(0.05, ge=0, le=1, description="share of code symbols that marks code/markup")
     detect_math: bool = Field(True, description="judge digit/operator-dense text with the `math` profile")
     math_char_ratio: float = Field(0.06, ge=0, le=1, description="share of digits/operators that marks math text")
+    line_punct_min_lines: int = Field(
+        3, ge=0, description="FineWeb's line_punct_ratio judges texts of at least this many non-blank lines (0: all, as datatrove)"
+    )
 
     @model_validator(mode="after")
     def _filters_build(self):
@@ -140,36 +156,61 @@ def build_filter(spec: FilterSpec, profile: str):
 
 
 # ---- profile choice -------------------------------------------------------------------------
+#
+# The stage runs after language ID and before the domain classifier, so the profile can only use what
+# is known by then: the language label, the document's own content, and its metadata. Language ID
+# says "en" for a Python file with English docstrings, so code is recognised by content (symbol
+# share, code-shaped lines, keyword lines such as `def`/`import`/`\begin`, LaTeX commands) and by a
+# file name in the metadata, whichever speaks first. The domain model's verdict comes later and
+# cannot steer this stage; a recipe can still combine both through the `hf_*` columns.
 
-# Characters that are common in code/LaTeX and rare in prose.
-_CODE_SYMBOLS = re.compile(r"[{}\[\]();=<>\\_$^|&*#/+]")
-# A line that only code or markup would have: indented, ending in a block/statement mark, or a keyword.
-_CODE_LINE = re.compile(
-    r"^(?:[ \t]{2,}\S|.*[{};:)]\s*$|\s*(?:def |class |import |from \S+ import|#include|function |return\b|\\begin|\\end|\\item|@))"
+# A source file's name in the record's metadata (ingest keeps unknown record keys there).
+_CODE_FILE = re.compile(
+    r'"(?:path|file|filename|file_name|name|ext|extension)"\s*:\s*"[^"]*\.(?:py|pyi|ipynb|js|jsx|ts|tsx|java|c|cc|cpp|cxx|h|hpp|'
+    r'cs|go|rs|rb|php|swift|kt|kts|scala|sh|bash|zsh|ps1|pl|pm|lua|r|jl|m|mm|sql|tex|sty|cls|bib|hs|ml|clj|ex|exs|erl|'
+    r'dart|f90|f|for|asm|s|cu|cuh|v|sv|vhd|yaml|yml|toml|json|xml|html|css|scss|mk|cmake|gradle)"',
+    re.IGNORECASE,
 )
 
 
-_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
-_MATH = re.compile(r"[0-9=+*/^<>%$]")
+def code_file_in_meta(meta: str | None) -> bool:
+    return bool(meta) and _CODE_FILE.search(meta) is not None
 
 
-def looks_like_code(text: str, symbol_ratio: float) -> bool:
-    """Source code or LaTeX/markup: dense in code symbols and mostly code-shaped lines, or LaTeX commands."""
-    sample = text[:8000]
-    lines = [ln for ln in sample.splitlines() if ln.strip()]
-    if not lines:
-        return False
-    if len(_LATEX_COMMAND.findall(sample)) >= 0.03 * max(1, len(sample.split())):
-        return True
-    symbols = len(_CODE_SYMBOLS.findall(sample)) / len(sample)
-    code_lines = sum(1 for ln in lines if _CODE_LINE.match(ln)) / len(lines)
-    return symbols >= symbol_ratio and code_lines >= 0.4
+class Router:
+    """Chooses each document's profile from its language, its content signals (`route_stats`) and its metadata."""
 
+    def __init__(self, config: HeuristicFilterConfig):
+        self.config = config
 
-def looks_like_math(text: str, ratio: float) -> bool:
-    """Word problems, solutions, tables of figures: digits and operators make up a visible share."""
-    sample = text[:8000]
-    return len(_MATH.findall(sample)) >= ratio * max(1, len(sample))
+    def code(self, signals: np.ndarray, meta: str | None) -> bool:
+        symbols, code_lines, keyword_lines, latex = signals[:4]
+        return bool(
+            latex >= 0.03  # LaTeX: commands are a visible share of the words
+            or (symbols >= self.config.code_symbol_ratio and code_lines >= 0.4)
+            # source files whose docstrings and comments dilute the symbols: structure still shows
+            or (keyword_lines >= 2 and code_lines >= 0.4)
+            or code_file_in_meta(meta)
+        )
+
+    def math(self, signals: np.ndarray, latin: bool) -> bool:
+        """Inline formulas ($...$ with LaTeX commands) or an exam layout (three option lines, or numbered parts
+        "(1)" "(2)"); for Latin-script text also a visible share of digits and operators (in Chinese, where a
+        character carries a word, dates and figures alone reach that share)."""
+        math_chars, latex, dollars, options, parts = signals[4:9]
+        return bool((latin and math_chars >= self.config.math_char_ratio) or (dollars >= 2 and latex >= 1)
+                    or options >= 3 or parts >= 2)
+
+    def profile(self, lang: str, signals: np.ndarray, meta: str | None = None) -> str:
+        c = self.config
+        if c.detect_code and "code" in c.profiles and self.code(signals, meta):
+            return "code"
+        if c.detect_math and self.math(signals, lang == c.latin_language):
+            # `math` is for the Latin-script language; others have `math_<lang>` where configured
+            math = "math" if lang == c.latin_language else f"math_{lang}"
+            if math in c.profiles:
+                return math
+        return lang if lang in c.profiles else "default"
 
 
 # ---- rules as comparisons on the kernel's statistics ------------------------------------------
@@ -230,11 +271,14 @@ def _c4_quality(a: dict) -> tuple[list[Rule], dict]:
     return rules, {"c4": tuple((k, int(a[k])) for k in keys)}
 
 
-def _fineweb_quality(a: dict) -> tuple[list[Rule], dict]:
+def _fineweb_quality(a: dict, min_lines: int = 0) -> tuple[list[Rule], dict]:
     thr, exclude_zero = a["line_punct_thr"], a["line_punct_exclude_zero"]
     rules = [
         ("empty", lambda st: np.isnan(st["line_punct_ratio"])),
-        ("line_punct_ratio", lambda st: (st["line_punct_ratio"] < thr) & ~((st["line_punct_ratio"] == 0) & exclude_zero)),
+        # On one or two lines the share of lines ending in a full stop says whether the text was cut (a
+        # one-line encyclopedia paragraph, a CJK passage), not whether it is a menu or a list.
+        ("line_punct_ratio", lambda st: (st["line_punct_ratio"] < thr) & ~((st["line_punct_ratio"] == 0) & exclude_zero)
+         & (st["lines"] >= min_lines)),
         ("short_line_ratio", _above("short_line_ratio", a["short_line_thr"])),
         ("char_dup_ratio", _above("char_dup_ratio", a["char_duplicates_ratio"])),
         ("list_ratio", _above("newline_ratio", a["new_line_ratio"])),
@@ -261,7 +305,7 @@ class ProfilePlan:
     why_not_kernel: str = ""
 
 
-def plan_profile(profile: str, specs: list[FilterSpec]) -> ProfilePlan:
+def plan_profile(profile: str, specs: list[FilterSpec], line_punct_min_lines: int = 0) -> ProfilePlan:
     """The kernel plan for a profile's filters, or a datatrove plan (with the reason) when the kernel cannot
     reproduce them."""
     args = [filter_arguments(s, profile) for s in specs]
@@ -278,7 +322,7 @@ def plan_profile(profile: str, specs: list[FilterSpec]) -> ProfilePlan:
             why = why or "C4 in sentence mode, or twice"
         if spec.name.startswith("gopher") and c4_seen:
             why = why or "a Gopher filter after C4 (which rewrites the text)"
-        r, need = _RULES[spec.name](a)
+        r, need = _fineweb_quality(a, line_punct_min_lines) if spec.name == "fineweb_quality" else _RULES[spec.name](a)
         rules += [(f"{spec.name}:{reason}", fn) for reason, fn in r]
         for key, value in need.items():
             if key in ("top_n", "dup_n"):
@@ -338,39 +382,51 @@ class HeuristicFilters:
 
     @cached_property
     def _filters(self) -> dict[str, list]:
-        return {p: [(s.name, build_filter(s, p)) for s in specs] for p, specs in self.config.profiles.items()}
+        """Per profile: (name, filter, the filter for texts of few lines): FineWeb without its line-punctuation
+        rule below `line_punct_min_lines`."""
+        out = {}
+        for p, specs in self.config.profiles.items():
+            out[p] = []
+            for s in specs:
+                few = None
+                if s.name == "fineweb_quality" and self.config.line_punct_min_lines:
+                    few = build_filter(FilterSpec(name=s.name, params={**s.params, "line_punct_thr": 0}), p)
+                out[p].append((s.name, build_filter(s, p), few))
+        return out
 
     @cached_property
     def plans(self) -> dict[str, ProfilePlan]:
-        return {p: plan_profile(p, specs) for p, specs in self.config.profiles.items()}
+        return {p: plan_profile(p, specs, self.config.line_punct_min_lines) for p, specs in self.config.profiles.items()}
 
     def __getstate__(self):
         return {"config": self.config}
 
-    def profile_of(self, text: str, lang: str) -> str:
-        if self.config.detect_code and "code" in self.config.profiles and looks_like_code(text, self.config.code_symbol_ratio):
-            return "code"
-        if self.config.detect_math and "math" in self.config.profiles and lang == self.config.latin_language \
-                and looks_like_math(text, self.config.math_char_ratio):
-            return "math"
-        return lang if lang in self.config.profiles else "default"
+    def profile_of(self, text: str, lang: str, meta: str | None = None) -> str:
+        return Router(self.config).profile(lang, route_stats([text])[0], meta)
 
     def _datatrove_failures(self, text: str, lang: str, profile: str) -> list[str]:
         """datatrove's verdict: the first failing filter's reason (datatrove stops there)."""
         from datatrove.data import Document
 
         doc = Document(text=text, id="", metadata={"language": lang})
-        for name, f in self._filters[profile]:
+        for name, f, few in self._filters[profile]:
+            if few is not None and sum(1 for ln in doc.text.split("\n") if ln.strip()) < self.config.line_punct_min_lines:
+                f = few  # doc.text as the filters before left it (C4 rewrites it)
             result = f.filter(doc)
             keep, why = result if isinstance(result, tuple) else (result, None)
             if not keep:
                 return [f"{name}:{why or 'failed'}"]
         return []
 
-    def judge_batch(self, texts: list[str | None], langs: list[str | None] | None = None) -> Verdicts:
-        """`langs`: each document's language from language ID when it ran; else (None/"und") the script guess."""
+    def judge_batch(self, texts: list[str | None], langs: list[str | None] | None = None,
+                    metas: list[str | None] | None = None) -> Verdicts:
+        """`langs`: each document's language from language ID when it ran; else (None/"und") the script guess.
+        `metas`: the records' meta JSON (a source file name there routes to the code profile)."""
         n = len(texts)
         langs = list(langs) if langs is not None else [None] * n
+        metas = list(metas) if metas is not None else [None] * n
+        signals = route_stats(texts)
+        router = Router(self.config)
         out_lang, out_profile = ["und"] * n, ["conversation"] * n
         failed: list[list[str] | None] = [None] * n
         stats = np.full((n, len(STAT_COLUMNS)), np.nan)
@@ -380,7 +436,7 @@ class HeuristicFilters:
                 continue
             lang = lang if lang and lang != "und" else guess_language(text, self.config.latin_language)
             out_lang[i] = lang
-            out_profile[i] = self.profile_of(text, lang)
+            out_profile[i] = router.profile(lang, signals[i], metas[i])
             if not text.strip():
                 failed[i] = ["empty_text"]
             else:

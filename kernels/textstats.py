@@ -207,6 +207,7 @@ STATS = (
     "short_line_ratio",  # FineWeb: non-blank lines of at most `short_line_length` characters
     "char_dup_ratio",  # FineWeb: characters of repeated non-blank lines / non-newline characters
     "newline_ratio",  # FineWeb: newlines per word
+    "lines",  # FineWeb: non-blank lines
 )
 _COL = {name: i for i, name in enumerate(STATS)}
 C4_OK, C4_LOREM, C4_CURLY = 0, 1, 2
@@ -266,13 +267,20 @@ def _as_large_string(texts) -> pa.Array:
     return texts.fill_null("") if texts.null_count else texts
 
 
-def text_stats(texts, params: StatParams = StatParams()) -> TextStats:
-    """Statistics of every document of `texts` (an Arrow string array or a list of str)."""
+def _arrow_buffers(texts) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets with n+1 entries); nulls are empty documents."""
     arr = _as_large_string(texts)
     _, off_buf, data_buf = arr.buffers()
     n = len(arr)
     offsets = np.frombuffer(off_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8).copy()
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def text_stats(texts, params: StatParams = StatParams()) -> TextStats:
+    """Statistics of every document of `texts` (an Arrow string array or a list of str)."""
+    data, offsets = _arrow_buffers(texts)
+    n = len(offsets) - 1
     t = _tables()
     sp = _specials(t, params.word_tokenizer)
     stop_cps, stop_off = _ragged(list(params.stop_words))
@@ -1110,6 +1118,7 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
             v[16] = fw_short / fw_lines
             v[17] = dc / fw_chars if fw_chars > 0 else np.nan
         v[18] = newlines / fw_words if fw_words > 0 else np.nan
+        v[19] = fw_lines
         # ---- n-grams
         for z in range(top_n.shape[0]):
             g = top_n[z]
@@ -1175,3 +1184,177 @@ def words(text: str, word_tokenizer: str = "en") -> list[str]:
     ts, te, ss, se = (np.empty(n + 1, np.int64) for _ in range(4))
     k = _tokenize(cps, 0, n, t["flags"], *_specials(t, word_tokenizer), t["unit_cps"], t["unit_off"], ts, te, ss, se)
     return [text[ts[i]:te[i]] for i in range(k)]
+
+
+# ---- content signals for choosing a rule profile ------------------------------------------------
+
+ROUTE_STATS = ("code_symbol_ratio", "code_line_ratio", "code_keyword_lines", "latex_per_word", "math_char_ratio",
+               "latex_commands", "dollars", "option_lines", "part_lines")
+ROUTE_SAMPLE = 8000  # characters read from the start of each document
+
+
+@nb.njit(cache=True)
+def _is_word_char(c, flags):
+    return (flags[c] & (F_ALPHA | F_ND)) != 0 or c == 95 or (48 <= c <= 57)
+
+
+@nb.njit(cache=True)
+def _starts_with(cps, i, b, pat):
+    return _match_at(cps, i, b, pat) > 0
+
+
+_KW = [np.array([ord(c) for c in w], dtype=np.int64) for w in
+       ("def ", "class ", "import ", "#include", "function ", "\\begin", "\\end", "\\item", "assert ")]
+_KW_DEF, _KW_CLASS, _KW_IMPORT, _KW_INCLUDE, _KW_FUNCTION, _KW_BEGIN, _KW_END, _KW_ITEM, _KW_ASSERT = _KW
+_KW_FROM = np.array([ord(c) for c in "from "], dtype=np.int64)
+_KW_SPACE_IMPORT = np.array([ord(c) for c in " import"], dtype=np.int64)
+_KW_RETURN = np.array([ord(c) for c in "return"], dtype=np.int64)
+
+
+@nb.njit(cache=True)
+def _keyword_line(cps, a, b, flags):
+    """A line that starts (after whitespace) with a code keyword: def, class, import, from X import, #include,
+    function, return, assert, \\begin, \\end, \\item or @."""
+    k = a
+    while k < b and flags[cps[k]] & F_SPACE:
+        k += 1
+    if k >= b:
+        return False
+    if cps[k] == 64:
+        return True
+    if (_starts_with(cps, k, b, _KW_DEF) or _starts_with(cps, k, b, _KW_CLASS) or _starts_with(cps, k, b, _KW_IMPORT)
+            or _starts_with(cps, k, b, _KW_INCLUDE) or _starts_with(cps, k, b, _KW_FUNCTION)
+            or _starts_with(cps, k, b, _KW_BEGIN) or _starts_with(cps, k, b, _KW_END)
+            or _starts_with(cps, k, b, _KW_ITEM) or _starts_with(cps, k, b, _KW_ASSERT)):
+        return True
+    if _starts_with(cps, k, b, _KW_RETURN):
+        e = k + 6
+        return e >= b or not _is_word_char(cps[e], flags)
+    if _starts_with(cps, k, b, _KW_FROM):
+        e = k + 5
+        while e < b and not (flags[cps[e]] & F_SPACE):
+            e += 1
+        return e > k + 5 and _starts_with(cps, e, b, _KW_SPACE_IMPORT)
+    return False
+
+
+@nb.njit(cache=True)
+def _code_line(cps, a, b, flags):
+    """An indented line, one ending in { } ; : ), or a keyword line."""
+    k = a
+    while k < b and (cps[k] == 32 or cps[k] == 9):
+        k += 1
+    if k - a >= 2 and k < b and not (flags[cps[k]] & F_SPACE):
+        return True
+    e = b
+    while e > a and flags[cps[e - 1]] & F_SPACE:
+        e -= 1
+    if e > a:
+        c = cps[e - 1]
+        if c == 123 or c == 125 or c == 59 or c == 58 or c == 41:
+            return True
+    return _keyword_line(cps, a, b, flags)
+
+
+@nb.njit(cache=True)
+def _item_line(cps, a, b, flags):
+    """An exam item line: 1 for an option ("A." "B)" "C、" "D．"), 2 for a numbered part ("(3)" "（4）"), else 0."""
+    k = a
+    while k < b and flags[cps[k]] & F_SPACE:
+        k += 1
+    if k + 1 >= b:
+        return 0
+    c = cps[k]
+    if c == 40 or c == 0xFF08:
+        e = k + 1
+        while e < b and _is_digit(cps[e]):
+            e += 1
+        return 2 if e > k + 1 and e < b and (cps[e] == 41 or cps[e] == 0xFF09) else 0
+    if 65 <= c <= 72:
+        c = cps[k + 1]
+        return 1 if c == 46 or c == 41 or c == 0x3001 or c == 0xFF0E or c == 0xFF09 else 0
+    return 0
+@nb.njit(cache=True)
+def _route_batch(data, offsets, flags, out):
+    n_docs = offsets.shape[0] - 1
+    cps = np.empty(4 * ROUTE_SAMPLE + 4, np.int64)  # decoded from up to 4 bytes per sampled character
+    for d in range(n_docs):
+        end = min(offsets[d + 1], offsets[d] + 4 * ROUTE_SAMPLE)
+        n = min(_decode(data, offsets[d], end, cps), ROUTE_SAMPLE)
+        symbols = 0
+        maths = 0
+        latex = 0
+        words = 0
+        in_word = False
+        for i in range(n):
+            c = cps[i]
+            if c < 128:
+                if c == 123 or c == 125 or c == 91 or c == 93 or c == 40 or c == 41 or c == 59 or c == 61 \
+                        or c == 60 or c == 62 or c == 92 or c == 95 or c == 36 or c == 94 or c == 124 or c == 38 \
+                        or c == 42 or c == 35 or c == 47 or c == 43:
+                    symbols += 1
+                if (48 <= c <= 57) or c == 61 or c == 43 or c == 42 or c == 47 or c == 94 or c == 60 or c == 62 \
+                        or c == 37 or c == 36:
+                    maths += 1
+                if c == 92 and i + 1 < n and ((65 <= cps[i + 1] <= 90) or (97 <= cps[i + 1] <= 122)):
+                    latex += 1
+            space = (flags[c] & F_SPACE) != 0
+            if not space and not in_word:
+                words += 1
+            in_word = not space
+        dollars = 0
+        for i in range(n):
+            if cps[i] == 36:
+                dollars += 1
+        lines = 0
+        code_lines = 0
+        keyword_lines = 0
+        option_lines = 0
+        part_lines = 0
+        i = 0
+        while i < n:
+            j = i
+            while j < n and not (flags[cps[j]] & F_LINEBREAK):
+                j += 1
+            blank = True
+            for k in range(i, j):
+                if not (flags[cps[k]] & F_SPACE):
+                    blank = False
+                    break
+            if not blank:
+                lines += 1
+                if _code_line(cps, i, j, flags):
+                    code_lines += 1
+                if _keyword_line(cps, i, j, flags):
+                    keyword_lines += 1
+                item = _item_line(cps, i, j, flags)
+                if item == 1:
+                    option_lines += 1
+                elif item == 2:
+                    part_lines += 1
+            if j < n and cps[j] == 13 and j + 1 < n and cps[j + 1] == 10:
+                j += 1
+            i = j + 1
+        out[d, 0] = symbols / n if n else np.nan
+        out[d, 1] = code_lines / lines if lines else np.nan
+        out[d, 2] = keyword_lines
+        out[d, 3] = latex / max(1, words)
+        out[d, 4] = maths / max(1, n)
+        out[d, 5] = latex
+        out[d, 6] = dollars
+        out[d, 7] = option_lines
+        out[d, 8] = part_lines
+    return 0
+
+
+def route_stats(texts) -> np.ndarray:
+    """[docs, len(ROUTE_STATS)] over each document's first ROUTE_SAMPLE characters: the share of code symbols
+    ({}[]();=<>\\_$^|&*#/+), of non-blank lines that are code-shaped (indented, ending in {};:), or starting
+    with a keyword), the number of keyword lines, LaTeX commands per whitespace word, the share of
+    digits and operators (0-9=+*/^<>%$), LaTeX commands, dollar signs, option lines ("A." "B)" "C、") and
+    numbered-part lines ("(2)" "（3）")."""
+    data, offsets = _arrow_buffers(texts)
+    out = np.full((len(offsets) - 1, len(ROUTE_STATS)), np.nan)
+    if len(offsets) > 1:
+        _route_batch(data, offsets, _tables()["flags"], out)
+    return out
