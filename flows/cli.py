@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from trivium.flows.console import err, fail, literal, out, spark_or_fail
+from trivium.flows.console import cause_line, err, fail, literal, out, spark_or_fail
 
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -68,8 +68,7 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
         except Exception as e:  # noqa: BLE001 - one line unless asked for the traceback
             if debug:
                 raise
-            first = next((line for line in str(e).splitlines() if line.strip()), "")
-            fail(f"curate failed: {type(e).__name__}: {first} (--debug shows the traceback)", code=1)
+            fail(f"curate failed: {cause_line(e)} (--debug shows the traceback)", code=1)
     summaries = [stage_summary(o.stage_dir, o.manifest) for o in outcomes]
     if as_json:
         final = outcomes[-1].stage_dir if outcomes else None

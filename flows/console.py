@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -20,6 +21,14 @@ def fail(message: str, code: int = 2) -> None:
     line = " ".join(str(message).split())
     err.print(Text.assemble(("error: ", "bold red"), line), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
+
+
+def cause_line(error: BaseException) -> str:
+    """One line for an error: a Spark worker's error carries the Python traceback in its message, so
+    its last `SomeError: message` line says more than its first."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    causes = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*:", ln)]
+    return causes[-1] if causes else f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
 def literal(text: str) -> str:
