@@ -151,7 +151,8 @@ def train_domain(
 
 
 def balance_by_bucket(examples: list[Example], seed: int) -> list[Example]:
-    """Oversample buckets to equal size, and inside a bucket its sub-domains to equal shares.
+    """Oversample each bucket to the size of the largest, spread in equal shares over its sub-domains
+    (a sub-domain larger than its share is kept whole; nothing is dropped).
 
     Equal sub-domain shares keep a small sub-domain (STEM prose beside thousands of exam problems)
     from being outvoted by the format of a large one: the model learns what STEM is, not what

@@ -118,3 +118,15 @@ def test_seeds_never_hold_a_benchmark_item_but_held_out_rows_keep_them(tmp_path)
     assert [e.id for e in data.train] == ["b"]
     assert data.report["exam"]["decontaminated"] == {"toy": 1}
     assert sorted(e.id for e in data.heldout) == ["a", "b"]
+
+
+def test_balance_oversamples_buckets_in_equal_sub_domain_shares_and_drops_nothing():
+    from collections import Counter
+
+    from trivium.mixtures.domain import balance_by_bucket
+
+    examples = ([_ex("stem/math", "x", "exam", i) for i in range(90)] + [_ex("stem/prose", "x", "brown", i) for i in range(10)]
+                + [_ex("commonsense/encyclopedia", "x", "wiki", i) for i in range(40)])
+    counts = Counter(e.label for e in balance_by_bucket(examples, seed=0))
+    assert counts == {"stem/math": 90, "stem/prose": 50, "commonsense/encyclopedia": 100}
+    assert balance_by_bucket(examples, seed=0) == balance_by_bucket(examples, seed=0)
