@@ -272,12 +272,12 @@ def test_manifest_writer_killed_before_rename_leaves_the_old_manifest(tmp_path, 
 
 
 _PARENT = """
-from prefect.server.api.server import SubprocessASGIServer
-from trivium.flows.prefect_child import guard
-import sys, time
-guard()
-server = SubprocessASGIServer(port=int(sys.argv[1]))
-print(server._run_uvicorn_command().pid, flush=True)
+import subprocess, sys, time
+from trivium.flows.prefect_child import _GuardedSubprocess
+# What Prefect's server module now runs: `python -m uvicorn ...`, routed through the guard; a
+# stdlib server stands in for uvicorn (same launch path, no Prefect import in the child).
+child = _GuardedSubprocess.Popen([sys.executable, "-m", "uvicorn", "--port", "0"], stdout=subprocess.DEVNULL)
+print(child.pid, flush=True)
 time.sleep(120)
 """
 
@@ -291,13 +291,19 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_ephemeral_prefect_server_ends_with_a_killed_parent(handled):
-    from prefect.server.api.server import SubprocessASGIServer
+def test_ephemeral_prefect_server_ends_with_a_killed_parent(tmp_path, handled):
+    import prefect.server.api.server as prefect_server
 
-    port = SubprocessASGIServer().find_available_port()
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(port)], stdout=subprocess.PIPE, text=True)
+    import trivium.flows.curate  # noqa: F401 - importing the flow guards Prefect's server launch
+    from trivium.flows.prefect_child import _GuardedSubprocess
+
+    assert isinstance(prefect_server.subprocess, _GuardedSubprocess)
+    # A stand-in `uvicorn` module on the child's path: it serves nothing and waits to be ended.
+    (tmp_path / "uvicorn.py").write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, env=env)
     child = int(parent.stdout.readline())
-    assert _alive(child)
+    assert _alive(child) and "trivium.flows.prefect_child" in Path(f"/proc/{child}/cmdline").read_text()
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 30
