@@ -1,7 +1,8 @@
 """Web extraction: speed and quality of each extractor, trivium's ingest stage vs a plain loop, vs datatrove.
 
-One archive for every contender: the 37 HTML responses of ../shared/corpus/raw_warc and the 68 pages
-of raw_html (as responses, URLs from its index), repeated `--reps` times, one gzip member per record.
+The same pages for every contender: the 37 HTML responses of ../shared/corpus/raw_warc and the 68 pages
+of raw_html (as responses, URLs from its index), repeated (`--reps` times for resiliparse, `--slow-reps`
+for the ~10x slower trafilatura and datatrove), one gzip member per record.
 
   * direct <extractor>: FastWARC + charset decoding + the extractor called in a Python loop, one process;
   * trivium <extractor>: the ingest stage (Spark local[1]: one core) with `ingest.web.extractor`, which
@@ -14,7 +15,7 @@ tests/web_expectations.json, on the first copy of each labelled page; raw_warc's
 extractor was tuned on them; raw_html is trafilatura's own evaluation set). Also: FastWARC vs warcio
 reading the same archive. Pages/s are per core.
 
-    .venv/bin/python benchmarks/extract.py [--reps 3] [--no-datatrove]
+    .venv/bin/python benchmarks/extract.py [--reps 20] [--slow-reps 2] [--no-datatrove]
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def build_archive(path: Path, reps: int) -> dict[str, tuple[str, str]]:
     return keys
 
 
-def direct(path: Path, name: str) -> tuple[float, int, dict[str, str | None]]:
+def direct(path: Path, name: str) -> tuple[float, int, int, dict[str, str | None]]:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
     from trivium.filters.extract import charset_label, decode_html, load_extractor
     from trivium.flows.ingest_web import _split_http, decode_body
 
     extract = load_extractor(name)
-    texts, n = {}, 0
+    texts, n, kept = {}, 0, 0
     start = time.perf_counter()
     with open(path, "rb") as f:
         for r in ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=False):
@@ -80,12 +81,14 @@ def direct(path: Path, name: str) -> tuple[float, int, dict[str, str | None]]:
             _, headers, body = _split_http(r.reader.read())
             body = decode_body(body, headers, 10**7)
             html = decode_html(body, charset_label(headers.get("content-type"), body[:4096])).text
-            texts.setdefault(url, extract(html))
+            text = extract(html)
+            texts.setdefault(url, text)
             n += 1
-    return time.perf_counter() - start, n, texts
+            kept += bool(text and text.strip())
+    return time.perf_counter() - start, n, kept, texts
 
 
-def trivium(spark, folder: Path, out: Path, name: str) -> tuple[float, float, int, dict[str, str | None]]:
+def trivium(spark, folder: Path, out: Path, name: str) -> tuple[float, float, int, int, dict[str, str | None]]:
     import pyarrow.parquet as pq
     from trivium.flows.config import parse_config
     from trivium.flows.curate import run_ingest
@@ -97,10 +100,10 @@ def trivium(spark, folder: Path, out: Path, name: str) -> tuple[float, float, in
         for r in pq.read_table(f, columns=["text", "meta"]).to_pylist():
             texts.setdefault(json.loads(r["meta"])["url"], r["text"])
     m = o.manifest
-    return m.wall_s, m.extra["web.warc.task_s"], m.docs_in, texts
+    return m.wall_s, m.extra["web.warc.task_s"], m.docs_in, m.docs_out, texts
 
 
-def datatrove(folder: Path, out: Path) -> tuple[float, int, dict[str, str | None]]:
+def datatrove(folder: Path, out: Path) -> tuple[float, int, int, dict[str, str | None]]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.readers import WarcReader
@@ -112,13 +115,16 @@ def datatrove(folder: Path, out: Path) -> tuple[float, int, dict[str, str | None
     start = time.perf_counter()
     executor.run()
     wall = time.perf_counter() - start
-    texts, n = {}, 0
+    texts, kept = {}, 0
     for p in (out / "dt").glob("*.jsonl.gz"):
         for line in gzip.open(p, "rt"):
             r = json.loads(line)
             texts.setdefault(r["metadata"]["url"], r["text"])
-            n += 1
-    return wall, n, texts
+            kept += 1
+    stats = json.loads(next((out / "dt-logs" / "stats").glob("*.json")).read_text())
+    read = next(step["stats"]["documents"]["total"] if isinstance(step["stats"]["documents"], dict)
+                else step["stats"]["documents"] for step in stats if "documents" in step["stats"])
+    return wall, read, kept, texts
 
 
 def _kept(texts: dict[str, str | None]) -> dict[str, str]:
@@ -164,7 +170,8 @@ def warc_readers(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=3, help="copies of the 105 pages in the archive")
+    ap.add_argument("--reps", type=int, default=20, help="copies of the 105 pages for resiliparse")
+    ap.add_argument("--slow-reps", type=int, default=2, help="copies for trafilatura and datatrove (~10x slower)")
     ap.add_argument("--extractors", default="resiliparse,trafilatura")
     ap.add_argument("--no-datatrove", action="store_true")
     args = ap.parse_args()
@@ -172,30 +179,38 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         tmp = Path(tmp)
-        (tmp / "in").mkdir()
-        archive = tmp / "in" / "pages.warc.gz"
-        keys = build_archive(archive, args.reps)
-        print(f"archive: {args.reps} x 105 pages, {archive.stat().st_size / 1e6:.1f} MB gz; one core each")
-        print(warc_readers(archive))
+        archives = {}
+        for reps in sorted({args.reps, args.slow_reps}):
+            (tmp / f"in{reps}").mkdir()
+            keys = build_archive(tmp / f"in{reps}" / "pages.warc.gz", reps)
+            archives[reps] = tmp / f"in{reps}"
+        big = archives[args.reps] / "pages.warc.gz"
+        print(f"archives: {args.reps} x 105 pages ({big.stat().st_size / 1e6:.1f} MB gz) for resiliparse, "
+              f"{args.slow_reps} x 105 for trafilatura and datatrove; one core each")
+        print(warc_readers(big))
         spark = get_spark(SparkConfig(master="local[1]", partitions=2, driver_memory="2g"))
-        print(f"{'':34}{'pages/s':>9}  {'vs direct':>9}   body/boilerplate-removed: raw_warc   raw_html")
+        print(f"{'':36}{'pages':>6}{'kept':>6}{'pages/s':>9}{'vs direct':>10}   body/boilerplate-removed: raw_warc   raw_html")
         rates = {}
         for name in args.extractors.split(","):
-            wall, n, texts = direct(archive, name)
+            folder = archives[args.reps if name == "resiliparse" else args.slow_reps]
+            wall, n, kept, texts = direct(folder / "pages.warc.gz", name)
             rates[f"direct {name}"] = n / wall
-            print(f"{'direct ' + name:34}{n / wall:9.1f}  {'':9}   {quality(texts, keys)}")
-            wall, task, n2, texts2 = trivium(spark, tmp / "in", tmp / "out", name)
+            print(f"{'direct ' + name:36}{n:6}{kept:6}{n / wall:9.1f}{'':10}   {quality(texts, keys)}")
+            wall, task, n2, kept, texts2 = trivium(spark, folder, tmp / "out", name)
             rates[f"trivium {name}"] = n2 / wall
-            print(f"{'trivium stage ' + name + ' (wall)':34}{n2 / wall:9.1f}  {(n2 / wall) / rates[f'direct {name}']:8.2f}x"
-                  f"   {quality(texts2, keys)}")
-            print(f"{'trivium stage ' + name + ' (task)':34}{n2 / task:9.1f}  {(n2 / task) / rates[f'direct {name}']:8.2f}x"
-                  f"   same texts as direct: {_kept(texts2) == _kept(texts)}")
+            print(f"{'trivium stage ' + name + ' (wall)':36}{n2:6}{kept:6}{n2 / wall:9.1f}"
+                  f"{(n2 / wall) / rates[f'direct {name}']:9.2f}x   {quality(texts2, keys)}")
+            print(f"{'trivium stage ' + name + ' (in task)':36}{'':12}{n2 / task:9.1f}"
+                  f"{(n2 / task) / rates[f'direct {name}']:9.2f}x   same texts as direct: {_kept(texts2) == _kept(texts)}")
         if not args.no_datatrove:
-            wall, n, texts = datatrove(tmp / "in", tmp / "out")
+            wall, n, kept, texts = datatrove(archives[args.slow_reps], tmp / "out")
             rates["datatrove"] = n / wall
-            print(f"{'datatrove WarcReader+Trafilatura':34}{n / wall:9.1f}  {'':9}   {quality(texts, keys)}")
-            for name in args.extractors.split(","):
-                print(f"trivium stage {name} / datatrove: {rates[f'trivium {name}'] / rates['datatrove']:.2f}x pages/s")
+            print(f"{'datatrove WarcReader+Trafilatura':36}{n:6}{kept:6}{n / wall:9.1f}{'':10}   {quality(texts, keys)}")
+            print(f"  (of {105 * args.slow_reps} responses, WarcReader passes {n}: python-magic calls the others not HTML)")
+            if "trivium trafilatura" in rates:
+                print(f"trivium stage trafilatura / datatrove: {rates['trivium trafilatura'] / rates['datatrove']:.2f}x pages/s")
+            if "trivium resiliparse" in rates:
+                print(f"trivium stage resiliparse / datatrove: {rates['trivium resiliparse'] / rates['datatrove']:.2f}x pages/s")
         spark.stop()
 
 

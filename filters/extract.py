@@ -242,9 +242,10 @@ def load_extractor(name: str):
     if name == "trafilatura":
         import trafilatura
 
-        # datatrove's Trafilatura step's settings.
+        # datatrove's Trafilatura settings, but without `deduplicate`: its cache of segments seen in earlier
+        # pages would make a page's text depend on which pages its worker saw before (not reproducible).
         def extract(html: str) -> str | None:
-            return trafilatura.extract(html, favor_precision=True, include_comments=False, deduplicate=True)
+            return trafilatura.extract(html, favor_precision=True, include_comments=False, deduplicate=False)
 
         return extract
     raise ValueError(f"unknown extractor {name!r}; expected one of {', '.join(EXTRACTORS)}")
