@@ -13,16 +13,73 @@ from trivium.flows.console import cause_line, err, fail, literal, out, spark_or_
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# The ephemeral API's first start migrates a fresh database; on a loaded 2-core machine that takes far
+# longer than Prefect's 20 s default, and the whole run failed for it.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
 
 app = typer.Typer(
     name="trivium",
     help="Data curation and tokenizer building for LLM pretraining.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"trivium {version('trivium')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Data curation and tokenizer building for LLM pretraining."""
+
+def apply_sets(config, sets: list[str]):
+    """`--set near_dedup.threshold=0.7`: dotted config paths, values read as YAML scalars; validated again."""
+    import yaml
+    from trivium.flows.config import parse_config
+
+    data = config.model_dump(exclude_computed_fields=True)
+    for item in sets:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise ValueError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. near_dedup.threshold=0.7")
+        node, keys = data, path.strip().split(".")
+        for key in keys[:-1]:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"--set {item!r}: {key!r} is not a config section")
+            node = node[key]
+        node[keys[-1]] = yaml.safe_load(raw)
+    return parse_config(data, "(--set)")
+
+
+def select_stages(config, only: str | None, until: str | None):
+    """`--until S` disables the stages after S; `--only S` too (its upstream must be committed already)."""
+    from trivium.flows.stages import STAGES
+
+    names = ["ingest"] + [s.name for s in STAGES]
+    target = only or until
+    if target is None:
+        return config
+    if target not in names:
+        raise ValueError(f"--{'only' if only else 'until'} {target!r}: not a stage ({', '.join(names)})")
+    for sdef in STAGES[names.index(target):]:
+        section = getattr(config, sdef.config_field)
+        setattr(config, sdef.config_field, section.model_copy(update={"enabled": False}))
+    return config
+
+
 def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
                  as_json: bool, title: str, input_format: str | None = None, allow_empty: bool = False,
-                 debug: bool = False) -> list[dict]:
+                 debug: bool = False, sets: list[str] | None = None, only: str | None = None,
+                 until: str | None = None, verbose: bool = True) -> list[dict]:
     """Check config, inputs and output before anything starts (one line, exit 2, on a problem);
     answer a fully committed run from its manifests; otherwise start Spark and run the flow."""
     from trivium.flows import io
@@ -32,7 +89,10 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
 
     try:
         config = load_config(config_file)
-    except ConfigError as e:
+        config = apply_sets(config, sets) if sets else config
+        stop_at = only or until
+        config = select_stages(config, only, until)
+    except (ConfigError, ValueError) as e:
         fail(str(e))
     if input_format:
         from typing import get_args
@@ -49,6 +109,14 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
         if debug:
             raise
         fail(str(e))
+    if only and only != "ingest":  # its upstream must be committed: run everything before it, resumed
+        from trivium.flows.stages import STAGES
+
+        names = ["ingest"] + [sd.name for sd in STAGES]
+        upstream = select_stages(config.model_copy(deep=True), None, names[names.index(only) - 1])
+        if committed_run(files, output, upstream) is None:
+            fail(f"--only {only}: the stages before it are not all committed in {literal(output)}; "
+                 f"run with --until {names[names.index(only) - 1]} first")
     outcomes = None if force else committed_run(files, output, config)
     flow_run_id = None  # answered from manifests: no flow ran
     if outcomes is None:  # something to do: only now start Spark and Prefect
@@ -74,8 +142,15 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
         final = outcomes[-1].stage_dir if outcomes else None
         sys.stdout.write(json.dumps({"output": output, "final": final, "flow_run_id": flow_run_id,
                                      "stages": summaries}, indent=1) + "\n")
-    else:
+    elif verbose:
         out.print(stage_table(summaries, title=literal(title)))
+    else:
+        from trivium.flows.report import compact_summary
+
+        for line in compact_summary(summaries):
+            out.print(line, markup=False, highlight=False)
+    if stop_at and not as_json:
+        out.print(f"stopped after {stop_at} (--{'only' if only else 'until'})", markup=False, highlight=False)
     return summaries
 
 
@@ -92,10 +167,18 @@ def curate(
     ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="run even when an input matches no files"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks instead of one-line errors"),
+    sets: list[str] = typer.Option(None, "--set", help="override one config value, e.g. near_dedup.threshold=0.7"),
+    only: str = typer.Option(None, "--only", help="run just this stage (the ones before it must be committed)"),
+    until: str = typer.Option(None, "--until", help="stop after this stage"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="the full per-stage, per-reason table"),
 ) -> None:
-    """Run the curation stages (see `trivium stages`) as a Prefect flow of Spark jobs; prints a per-stage table."""
+    """Run the curation stages (see `trivium stages`) as a Prefect flow of Spark jobs; prints a summary.
+
+    Example: trivium curate -i s3://raw/ -o s3://runs/r1 -c prod.yaml --set near_dedup.threshold=0.7
+    """
     run_curation(inputs, output, config, master, force, as_json, title=f"trivium curate -> {output}",
-                 input_format=input_format, allow_empty=allow_empty, debug=debug)
+                 input_format=input_format, allow_empty=allow_empty, debug=debug, sets=sets, only=only,
+                 until=until, verbose=verbose)
 
 
 @app.command()
@@ -142,9 +225,26 @@ from trivium.flows.cli_classifier import classifier_app  # noqa: E402
 
 app.add_typer(classifier_app, name="classifier")
 
+from trivium.flows.cli_report import inspect, report  # noqa: E402
+
+app.command("report")(report)
+app.command("inspect")(inspect)
+
+from trivium.flows.cli_ops import config_app, deploy, serve, status  # noqa: E402
+
+app.command("status")(status)
+app.command("deploy")(deploy)
+app.command("serve")(serve)
+app.add_typer(config_app, name="config")
+
 from trivium.flows.cli_pack import pack  # noqa: E402
 
 app.command("pack")(pack)
+
+from trivium.flows.cli_mix import mix_app, run_cmd  # noqa: E402
+
+app.add_typer(mix_app, name="mix")
+app.command("run")(run_cmd)
 
 
 def main() -> None:
