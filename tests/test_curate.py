@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -106,7 +109,7 @@ def test_curate_flow_runs_under_prefect(spark, prefect_harness, clean_inputs, tm
     assert all(o.manifest.conserved() for o in outcomes)
 
 
-def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path):
+def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path, monkeypatch):
     from trivium.flows.cli import app
 
     runner = CliRunner()
@@ -117,8 +120,17 @@ def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path
     dedup = next(s for s in report["stages"] if s["stage"] == "exact_dedup")
     assert dedup["dropped"] == {"exact_duplicate": 5} and all(s["conserved"] for s in report["stages"])
 
-    table = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run")])
+    # A committed run is answered from its manifests: neither Spark nor Prefect is started.
+    with monkeypatch.context() as m:
+        m.setattr("trivium.flows.cli.spark_or_fail", lambda *a: pytest.fail("Spark started for a committed run"))
+        table = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run")])
     assert table.exit_code == 0 and "resumed" in table.stdout
+    start = time.monotonic()
+    cli = [str(Path(sys.executable).with_name("trivium"))]
+    proc = subprocess.run([*cli, "curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run"), "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and all(s["skipped"] for s in json.loads(proc.stdout)["stages"]), proc.stderr
+    print(f"committed run re-checked by a fresh `trivium curate` in {time.monotonic() - start:.1f} s")
 
     missing = runner.invoke(app, ["curate", "-i", str(tmp_path / "nope"), "-o", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "input not found" in missing.output
