@@ -8,10 +8,11 @@ import shutil
 import subprocess
 import sys
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 MIN_JAVA = 17
 # local, local[4], local[*], local[4,2] (with task retries), or a cluster manager's URL
+SECRET_KEY = re.compile(r"secret|password|token|credential|access\.?key", re.IGNORECASE)
 MASTER_PATTERN = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|(spark|k8s|mesos)://\S+|yarn")
 
 
@@ -22,6 +23,11 @@ class SparkConfig(BaseModel):
     driver_memory: str = Field("4g", description="JVM heap of the driver, e.g. 4g")
     arrow_batch_rows: int = Field(2000, ge=1, description="documents per Arrow batch sent to Python")
     conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+
+    @field_serializer("conf", when_used="json")
+    def _mask_secrets(self, conf: dict[str, str]) -> dict[str, str]:
+        """Stored or shown (Prefect parameters, `config show`), a credential in spark.* reads '**********'."""
+        return {k: "**********" if SECRET_KEY.search(k) else v for k, v in conf.items()}
 
     @field_validator("master")
     @classmethod

@@ -328,6 +328,7 @@ def test_secrets_never_reach_prefect_logs_or_outputs(spark, prefect_harness, s3_
     fs.pipe("secret-in/news/a.jsonl", _jsonl([good(i) for i in range(3)]))
     config = CurateConfig.model_validate(
         {"storage": {"s3": {"endpoint_url": s3_server.endpoint, "key": key, "secret": secret}}}
+        | {"spark": {"conf": {"spark.hadoop.fs.s3a.secret.key": secret}}}  # (the session already runs)
         | {s.config_field: {"enabled": False} for s in STAGES}  # ingest carries the credentials
     )
     out = tmp_path / "run"
