@@ -59,10 +59,17 @@ CLASSES = {
 def handled(request):
     done: set[str] = set()
     yield done
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = f"hostile-input classes handled: {len(done)} of {len(CLASSES)}"
     missing = sorted(set(CLASSES) - done)
-    (reporter.write_line if reporter else print)(line + (f" (not this run: {', '.join(missing)})" if missing else ""))
+    line = f"hostile-input classes handled: {len(done)} of {len(CLASSES)}"
+    line += f" (not in this run: {', '.join(missing)})" if missing else ""
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():  # the summary shows even without -s
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 def _jsonl(rows) -> bytes:
@@ -156,14 +163,15 @@ def test_hostile_folder_ingests_in_one_spark_run(spark, tmp_path, handled):
     handled.add("output_inside_input")
 
 
-def test_long_lines_are_measured_not_kept():
+def test_long_lines_are_measured_not_kept(handled):
     megabyte = b"z" * (1 << 20)
     chunks = iter([megabyte] * 40 + [b"\n", b'{"id": 1}\n', b"tail"])
     lines = list(_lines(chunks, cap=1 << 20, head_bytes=16))
     assert lines == [LongLine(b"z" * 16, 40 << 20), b'{"id": 1}', b"tail"]
+    handled.add("long_line")
 
 
-def test_records_keep_their_text_through_every_reader_quirk(tmp_path):
+def test_records_keep_their_text_through_every_reader_quirk(tmp_path, handled):
     src = tmp_path / "src"
     src.mkdir()
     (src / "crlf.jsonl").write_bytes(b'{"id": "a", "text": "one"}\r\n\xef\xbb\xbf{"id": "b", "text": "two"}\r\n')
@@ -171,6 +179,7 @@ def test_records_keep_their_text_through_every_reader_quirk(tmp_path):
         f.write(b'\xef\xbb\xbf{"id": "c", "text": "three"}\n')
     table = read_all([str(src / "crlf.jsonl"), str(src / "bom.jsonl.gz")])
     assert table.column("id").to_pylist() == ["a", "b", "c"] and not any(table.column(REASON).to_pylist())
+    handled.add("bom")
 
 
 def _fail_line(result) -> str:
