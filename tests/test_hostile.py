@@ -8,7 +8,6 @@ summary line counts the classes handled.
 
 from __future__ import annotations
 
-import collections
 import decimal
 import gzip
 import json
@@ -27,7 +26,6 @@ import pytest
 from damage import good
 from typer.testing import CliRunner
 
-from trivium.flows import io
 from trivium.flows.config import CurateConfig
 from trivium.flows.ingest import IngestConfig, LongLine, _lines, read_all
 from trivium.flows.manifest import Manifest, read_manifest, write_manifest
