@@ -239,7 +239,7 @@ class LangIdJudge:
         self.identifier = LanguageIdentifier(config.model_path, config.top_k, config.max_chars, config.script_check)
 
     def judge(self, texts: list[str | None], messages: list[str | None]) -> list[tuple[str, float, str | None]]:
-        from trivium.filters.heuristic import looks_like_code
+        from trivium.filters.code_shape import looks_like_code
 
         c = self.config
         is_conv = [t is None and m is not None for t, m in zip(texts, messages)]

@@ -43,7 +43,7 @@ class QualityConfig(BaseModel):
 
 def structural_bucket(text: str | None, messages: str | None = None, code_symbol_ratio: float = 0.05) -> str | None:
     """The bucket a document's shape alone tells: agentic for conversations, code for code/markup."""
-    from trivium.filters.heuristic import looks_like_code
+    from trivium.filters.code_shape import looks_like_code
 
     if text is None and messages:
         return "agentic"
