@@ -226,7 +226,8 @@ def run_trivium(inputs: Path, work: Path) -> dict:
     events = work / "events"
     events.mkdir(parents=True)
     os.environ["PYSPARK_SUBMIT_ARGS"] = (
-        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{events} pyspark-shell"
+        "--conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
+        f"--conf spark.eventLog.dir=file://{events} pyspark-shell"
     )
     spark = get_spark(SparkConfig(master="local[2]", partitions=8, driver_memory="3g"))
     spark.range(1).count()
@@ -298,10 +299,10 @@ def run_textdedup(python: str, inputs: Path, work: Path, threshold: float, num_p
     env = dict(os.environ)
     env["PYTHONPATH"] = str(shim)
     env["PYSPARK_SUBMIT_ARGS"] = (
-        f"--master local[2] --driver-memory 3g --conf spark.eventLog.enabled=true "
+        f"--master local[2] --driver-memory 3g --conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
         f"--conf spark.eventLog.dir=file://{events} pyspark-shell"
     )
-    env.pop("PYSPARK_PYTHON", None)
+    env["PYSPARK_PYTHON"] = python  # its workers need its venv too
     cmd = [python, "-m", "text_dedup.minhash_spark", "--input", str(inputs), "--output", str(work / "out"),
            "--column", "text", "--threshold", str(threshold), "--num_perm", str(num_perm),
            "--checkpoint_dir", str(work / "checkpoints")]
@@ -341,21 +342,20 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"documents": len(truth), "parquet_mb": round(mb, 1), "corpus_s": round(time.perf_counter() - t0, 1),
                     "planted_clusters": int(truth.max() + 1), "load_average_1m": round(os.getloadavg()[0], 1)}
     runs = {}
-    if not args.skip_trivium:
-        work = Path(tempfile.mkdtemp(prefix="trivium-scale-", dir=args.work))
-        try:
-            runs["trivium"] = run_trivium(data, work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    systems = {"trivium": None if args.skip_trivium else lambda w: run_trivium(data, w)}
     if args.textdedup_python:
-        work = Path(tempfile.mkdtemp(prefix="textdedup-scale-", dir=args.work))
+        systems["text-dedup"] = lambda w: run_textdedup(args.textdedup_python, data, w, 0.8, 112)
+    for name, run in systems.items():
+        if run is None:
+            continue
+        work = Path(tempfile.mkdtemp(prefix=f"{name}-scale-", dir=args.work))
         try:
-            runs["text-dedup"] = run_textdedup(args.textdedup_python, data, work, 0.8, 112)
+            runs[name] = run(work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    for name, r in runs.items():
-        r.update(score(r.pop("kept_ids"), truth))
-        result[name] = r
+        runs[name].update(score(runs[name].pop("kept_ids"), truth))
+        result[name] = runs[name]
+        print(f"{name}: {json.dumps(runs[name], default=str)}", file=sys.stderr, flush=True)  # a long run shows progress
     if "trivium" in runs and "text-dedup" in runs:
         result["speedup"] = round(runs["text-dedup"]["wall_s"] / runs["trivium"]["wall_s"], 2)
     if args.json:
