@@ -114,7 +114,7 @@ def stats_cmd(
 ) -> None:
     """Count tokens per source / bucket / sub-domain on Spark and write OUTPUT/stats.json."""
     from trivium.flows.mix import Preparation, run_stats, tokenizer_fingerprint
-    from trivium.mixtures.recipe import DEFAULT_BYTES_PER_TOKEN, RecipeError, read_labels
+    from trivium.mixtures.recipe import DEFAULT_BYTES_PER_TOKEN, read_labels
     from trivium.mixtures.stats import dumps_stats
 
     recipe = _recipe(recipe_path, labels=labels, tokenizer=tokenizer) if recipe_path else None
@@ -126,7 +126,7 @@ def stats_cmd(
             prep = Preparation(labels=read_labels(labels) if labels else {}, tokenizer=tokenizer,
                                tokenizer_sha256=tokenizer_fingerprint(tokenizer), bytes_per_token=DEFAULT_BYTES_PER_TOKEN)
         stats, manifest = run_stats(spark, curated, output, recipe, prep, force)
-    except (*_mix_errors(), RecipeError) as e:
+    except _mix_errors() as e:
         _fail(str(e))
     if as_json:
         sys.stdout.write(dumps_stats(stats) + "\n")
@@ -243,7 +243,6 @@ def run_cmd(
 ) -> None:
     """One Prefect flow: curate -> stats -> plan -> build -> pack; unchanged steps are skipped by their manifests."""
     from trivium.flows.config import ConfigError, load_config
-    from trivium.flows.mix import MixError
     from trivium.flows.run import curate_config_of, run_flow
 
     recipe = _recipe(recipe_path, what_if, scale)
@@ -260,7 +259,7 @@ def run_cmd(
             summary = run_flow(recipe=recipe.model_dump(mode="json"), output=output, inputs=list(inputs) or None,
                                curate_config=cfg.model_dump(mode="json") if config else None, curated=curated,
                                solve_plan=solve, force=force)
-    except (MixError, FileNotFoundError, *_mix_errors()) as e:
+    except _mix_errors() as e:
         _fail(str(e))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=1) + "\n")

@@ -6,10 +6,11 @@ document gets `n_bytes` and `n_tokens` (exact with a tokenizer, else the bytes e
 `stats.estimate_tokens`). Stats and build share it, so the plan and the build count alike.
 
 Sampling a cell (source, bucket, sub-domain) to `drawn` tokens from `available`: every document
-`floor(drawn / available)` times (whole epochs), then the documents in the order of a keyed hash
-of (seed, stage, id) while their running token sum stays under the remainder (a document is in
-when the remainder covers at least half of it). The result misses the target by at most half a
-document, is a pure function of the seed and the documents, and changes with the seed.
+`floor(drawn / available)` times (whole epochs), then, for the remainder, documents in the order of
+a keyed hash of (seed, stage, id): those that fit the open gap are taken while their running sum
+stays within it, a few passes close what the previous left, and one last document is added when
+it brings the total nearer. The result misses the target by less than one document (in practice
+far less), is a pure function of the seed and the documents, and changes with the seed.
 """
 
 from __future__ import annotations
@@ -109,9 +110,7 @@ class Quota:
     bucket: str
     subdomain: str
     full_epochs: int
-    remainder: float  # tokens drawn from the hash-ordered prefix after the whole epochs
-    drawn: float
-    available: int
+    remainder: float  # tokens drawn in hash order after the whole epochs
 
 
 def quotas(stage_plan) -> list[Quota]:
@@ -121,6 +120,5 @@ def quotas(stage_plan) -> list[Quota]:
         if c.drawn <= 0 or c.available <= 0:
             continue
         full = math.floor(c.drawn / c.available + 1e-9)
-        out.append(Quota(c.source, c.bucket, c.subdomain, full, max(c.drawn - full * c.available, 0.0),
-                         c.drawn, c.available))
+        out.append(Quota(c.source, c.bucket, c.subdomain, full, max(c.drawn - full * c.available, 0.0)))
     return out
