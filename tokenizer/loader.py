@@ -13,6 +13,7 @@ Local shards are memory-mapped; `s3://` (any fsspec URL) shards are read by byte
 
 from __future__ import annotations
 
+import bisect
 import io as _io
 import posixpath
 from collections.abc import Iterator
@@ -34,18 +35,26 @@ class Sample(NamedTuple):
 
 
 @nb.njit(cache=True)
-def _fill(seg_lens, loss_ranges, cu, pos, mask):
-    """cu_seqlens, position_ids and the loss mask of one sample in a single pass."""
-    p = 0
-    for s in range(len(seg_lens)):
-        n = seg_lens[s]
+def _fields(j, seq_len, seg_offsets, seg_lens, loss_offsets, loss_ranges):
+    """cu_seqlens, position_ids and the loss mask of sample j in one call. Unsigned indices: with no
+    negative index to wrap around, the position loop vectorises."""
+    a, b = seg_offsets[j], seg_offsets[j + 1]
+    n_all = nb.uint64(seq_len)
+    pos = np.empty(n_all, dtype=np.int32)
+    mask = np.zeros(n_all, dtype=np.bool_)
+    cu = np.zeros(b - a + 1, dtype=np.int32)
+    p = nb.uint64(0)
+    for s in range(a, b):
+        n = nb.uint64(seg_lens[s])
+        v = np.int32(0)
         for t in range(n):
-            pos[p + t] = t
+            pos[p + nb.uint64(t)] = v
+            v += np.int32(1)
         p += n
-        cu[s + 1] = p
-    mask[:] = False
-    for r in range(loss_ranges.shape[0]):
+        cu[s - a + 1] = p
+    for r in range(loss_offsets[j], loss_offsets[j + 1]):
         mask[loss_ranges[r, 0] : loss_ranges[r, 1]] = True
+    return cu, pos, mask
 
 
 class _ShardReader:
@@ -73,23 +82,17 @@ class _ShardReader:
     def __len__(self) -> int:
         return len(self.seg_offsets) - 1
 
-    def tokens(self, j: int) -> np.ndarray:
+    def sample(self, j: int) -> Sample:
         L = self.seq_len
         if self._tokens is not None:
-            return self._tokens[j * L : (j + 1) * L].copy()
-        if self._remote is None:
-            self._remote = self.fs.open(self.bin_path, "rb", block_size=max(1 << 22, 4 * L), cache_type="readahead")
-        self._remote.seek(j * L * 4)
-        return np.frombuffer(self._remote.read(L * 4), dtype="<i4").copy()
-
-    def sample(self, j: int) -> Sample:
-        a, b = self.seg_offsets[j], self.seg_offsets[j + 1]
-        lens = self.seg_lens[a:b]
-        cu = np.zeros(b - a + 1, dtype=np.int32)
-        pos = np.empty(self.seq_len, dtype=np.int32)
-        mask = np.empty(self.seq_len, dtype=np.bool_)
-        _fill(lens, self.loss_ranges[self.loss_offsets[j] : self.loss_offsets[j + 1]], cu, pos, mask)
-        return Sample(self.tokens(j), cu, pos, mask)
+            src, base = self._tokens, j * L
+        else:
+            if self._remote is None:
+                self._remote = self.fs.open(self.bin_path, "rb", block_size=max(1 << 22, 4 * L), cache_type="readahead")
+            self._remote.seek(j * L * 4)
+            src, base = np.frombuffer(self._remote.read(L * 4), dtype="<i4"), 0
+        cu, pos, mask = _fields(j, L, self.seg_offsets, self.seg_lens, self.loss_offsets, self.loss_ranges)
+        return Sample(src[base : base + L].copy(), cu, pos, mask)
 
 
 class PackedDataset:
@@ -112,8 +115,8 @@ class PackedDataset:
         counts = np.array([len(s) for s in self.shards], dtype=np.int64)
         if not np.array_equal(counts, [s.samples for s in self.manifest.shards]):
             raise ValueError(f"{folder}: shard indexes disagree with the manifest's sample counts")
-        self._starts = np.concatenate([[0], np.cumsum(counts)])
-        self.num_samples = int(self._starts[-1])
+        self._starts = [0] + np.cumsum(counts).tolist()
+        self.num_samples = self._starts[-1]
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epochs, self.shuffle, self.drop_last = epochs, shuffle, drop_last
         self.epoch, self.position = 0, 0
@@ -136,8 +139,8 @@ class PackedDataset:
 
     def sample(self, index: int) -> Sample:
         """Global sample `index` (0 .. num_samples-1) in shard order."""
-        s = int(np.searchsorted(self._starts, index, "right")) - 1
-        return self.shards[s].sample(index - int(self._starts[s]))
+        s = bisect.bisect_right(self._starts, index) - 1
+        return self.shards[s].sample(index - self._starts[s])
 
     def __iter__(self) -> Iterator[Sample]:
         while self.epochs is None or self.epoch < self.epochs:
