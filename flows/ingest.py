@@ -52,6 +52,9 @@ class IngestConfig(BaseModel):
         "so memory stays bounded), or the UTF-8 bytes of all of a row's fields",
     )
     quarantine_preview_bytes: int = Field(4096, ge=0, description="how much of a bad record rejects keep")
+    max_id_bytes: int = Field(
+        1024, ge=16, description="a longer id marks a broken record (an id key naming the text?): oversized_id"
+    )
     format: Literal["auto", "jsonl", "parquet", "warc", "html"] = Field(
         "auto", description="input format of every file; auto: from each file's extension (`curate --format`)"
     )
@@ -286,11 +289,15 @@ class RecordParser:
             size = sum(len(v.encode("utf-8")) for v in (doc_id, source, lang, meta_json, text, msg_json, tools_json) if v)
             if size > c.max_doc_bytes:
                 reason = "oversized_document"
-                doc_id = doc_id if len(doc_id) <= 1024 else fallback_id
-                source, lang = (source if len(source) <= 1024 else default_source), lang[:64]
+                doc_id = doc_id if len(doc_id.encode("utf-8")) <= c.max_id_bytes else fallback_id
+                source, lang = (source if len(source) <= c.max_id_bytes else default_source), lang[:64]
                 text = _preview(text if text is not None else msg_json, c.quarantine_preview_bytes)
                 meta_json = canonical_json({"bytes": size, "meta_preview": _preview(meta_json, c.quarantine_preview_bytes)})
                 msg_json = tools_json = None
+            elif (id_bytes := len(doc_id.encode("utf-8"))) > c.max_id_bytes:
+                reason = "oversized_id"
+                meta_json = canonical_json({"id_bytes": id_bytes, "id_preview": _preview(doc_id, 256)})
+                doc_id = fallback_id
         if reason in ("missing_text", "malformed_messages"):
             raw = canonical_json(obj)
             text = _preview(raw if _utf8_ok(raw) else "", c.quarantine_preview_bytes)

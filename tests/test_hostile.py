@@ -104,12 +104,13 @@ def build_hostile_folder(root: Path) -> dict[str, int]:
     (folder("record") / "a.jsonl").write_bytes(_jsonl([
         {"id": "big-meta", "text": "short", "meta": {"blob": "m" * MAX}},
         {"id": "i" * MAX, "text": "short"},
+        {"id": "j" * 5000, "text": good(501)["text"]},  # under the record cap, far over any sane id
         {"id": "blank", "text": " \n\t "},
         b'{"id": "nan", "text": "' + good(500)["text"].encode() + b'", "meta": {"score": NaN, "hi": Infinity}}',
     ]))
     (folder("names") / os.fsdecode(b"caf\xe9.jsonl")).write_bytes(_jsonl([good(600, "latin1-name")]))
     return {"too_deeply_nested": 1, "invalid_utf8": 1, "empty_file": 1, "binary_file": 1,
-            "not_a_regular_file": 1, "oversized_document": 3, "empty_text": 1}
+            "not_a_regular_file": 1, "oversized_document": 3, "oversized_id": 1, "empty_text": 1}
 
 
 def _rows(stage_dir: str, entries) -> list[dict]:
@@ -150,6 +151,7 @@ def test_hostile_folder_ingests_in_one_spark_run(spark, tmp_path, handled):
     assert oversized["long/a.jsonl:1"] == len(json.dumps({"id": "long", "text": "y" * (3 * MAX)}))
     assert len(oversized) == 3 and all(size > MAX for size in oversized.values())
     assert all(len(r["id"]) <= 1024 and len(r["text"] or "") <= 4096 for r in rejects)
+    assert json.loads(by_id["record/a.jsonl:3"]["meta"])["id_bytes"] == 5000
     handled.update({"long_line", "whole_record_cap"})
     assert sum(1 for r in rejects if r["reason"] == "binary_file") == 1
     assert next(r for r in rejects if r["reason"] == "empty_file")["id"].endswith("empty.parquet#empty_file")
