@@ -755,8 +755,32 @@ def _match_at(cps, i, b, pat):
 
 
 @nb.njit(cache=True)
+def _sentences(buf, ts, te, t0, t1, flags):
+    """spaCy's sentencizer: a sentence starts at the first token that is not punctuation after one of its
+    sentence-final characters."""
+    if t1 <= t0:
+        return 0
+    sents = 1
+    seen = False
+    for t in range(t0, t1):
+        s, e = ts[t], te[t]
+        in_punct = e - s == 1 and (flags[buf[s]] & F_SENT) != 0
+        is_punct = True
+        for k in range(s, e):
+            if not (flags[buf[k]] & F_UPUNCT):
+                is_punct = False
+                break
+        if seen and not is_punct and not in_punct:
+            sents += 1
+            seen = False
+        elif in_punct:
+            seen = True
+    return sents
+
+
+@nb.njit(cache=True)
 def _c4_line(cps, a, b, flags, c4p, pol_cps, pol_off, scratch, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps,
-             unit_off, ts, te, suf_s, suf_e):
+             unit_off, ts, te, suf_s, suf_e, doc_ts, doc_te, doc_nt):
     """One line through C4's rules: (status, sentences, length, words) with status C4_SKIP, C4_KEEP, C4_LOREM or
     C4_CURLY (the last two drop the document). The line as C4 keeps it (stripped, citations removed) is left in
     scratch[:length]."""
@@ -824,27 +848,14 @@ def _c4_line(cps, a, b, flags, c4p, pol_cps, pol_off, scratch, sp_hash, sp_off, 
         for p in range(pol_off.shape[0] - 1):
             if _contains_ascii_ci(scratch, 0, m, pol_cps, pol_off[p], pol_off[p + 1]):
                 return _SKIP, 0, 0, 0
-    # sentences: spaCy's sentencizer over the line's tokens
+    # sentences: spaCy's sentencizer over the line's tokens; a line C4 left as it was has the document's tokens
+    if m == b - a:
+        t0 = np.searchsorted(doc_ts[:doc_nt], a)
+        t1 = np.searchsorted(doc_ts[:doc_nt], b)
+        return _KEEP, _sentences(cps, doc_ts, doc_te, t0, t1, flags), m, t1 - t0
     nt = _tokenize(scratch, 0, m, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, unit_off, ts, te,
                    suf_s, suf_e)
-    if nt == 0:
-        return _KEEP, 0, m, 0
-    sents = 1
-    seen = False
-    for t in range(nt):
-        s, e = ts[t], te[t]
-        in_punct = e - s == 1 and (flags[scratch[s]] & F_SENT) != 0
-        is_punct = True
-        for k in range(s, e):
-            if not (flags[scratch[k]] & F_UPUNCT):
-                is_punct = False
-                break
-        if seen and not is_punct and not in_punct:
-            sents += 1
-            seen = False
-        elif in_punct:
-            seen = True
-    return _KEEP, sents, m, nt
+    return _KEEP, _sentences(scratch, ts, te, 0, nt, flags), m, nt
 
 
 @nb.njit(cache=True)
@@ -910,7 +921,6 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
         v[1] = 0
         if n == 0:
             continue
-        keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, n + 2)
         # ---- paragraphs: text.strip() split at runs of >= 2 newlines
         a, b = 0, n
         while a < b and flags[cps[a]] & F_SPACE:
@@ -936,6 +946,7 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
         ls[m] = b - s
         m += 1
         gen += 1
+        keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, m)
         dd, dc = _dups(hs, ls, m, keys, stamp, gen)
         v[10] = dd / m
         v[11] = dc / n
@@ -959,6 +970,7 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
         ls[m] = n - s
         m += 1
         gen += 1
+        keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, m)
         dd, dc = _dups(hs, ls, m, keys, stamp, gen)
         v[12] = dd / m
         v[13] = dc / n
@@ -1070,7 +1082,8 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
                 ell_lines += 1
             if drop == 0:
                 status, ns, m, nw = _c4_line(cps, a, b, flags, c4p, pol_cps, pol_off, scratch, sp_hash, sp_off,
-                                             sp_len, sp_maxlen, unit_cps, unit_off, cts, cte, suf_s, suf_e)
+                                             sp_len, sp_maxlen, unit_cps, unit_off, cts, cte, suf_s, suf_e,
+                                             ts, te, nt)
                 if status == _LOREM_DOC or status == _CURLY_DOC:
                     drop = C4_LOREM if status == _LOREM_DOC else C4_CURLY
                 elif status == _KEEP:
@@ -1113,6 +1126,7 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
         v[17] = np.nan
         if fw_lines > 0:
             gen += 1
+            keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, fw_lines)
             dd, dc = _dups(hs, ls, fw_lines, keys, stamp, gen)
             v[15] = fw_punct / fw_lines
             v[16] = fw_short / fw_lines
@@ -1120,6 +1134,7 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
         v[18] = newlines / fw_words if fw_words > 0 else np.nan
         v[19] = fw_lines
         # ---- n-grams
+        keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, nt)
         for z in range(top_n.shape[0]):
             g = top_n[z]
             if nt < g:
@@ -1127,8 +1142,9 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
             gen += 1
             best_count = 0
             best_first = 0
+            mix = _powmix(g)
             for t in range(nt - g + 1):
-                h = ph[t + g] - ph[t] * _powmix(g)
+                h = ph[t + g] - ph[t] * mix
                 sl = _slot(keys, stamp, gen, h)
                 if stamp[sl] != gen:
                     stamp[sl] = gen
