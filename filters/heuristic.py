@@ -164,11 +164,12 @@ def build_filter(spec: FilterSpec, profile: str):
 # file name in the metadata, whichever speaks first. The domain model's verdict comes later and
 # cannot steer this stage; a recipe can still combine both through the `hf_*` columns.
 
-# A source file's name in the record's metadata (ingest keeps unknown record keys there).
+# A source file's name in the record's metadata (ingest keeps unknown record keys there), as code
+# datasets carry it. Markup and data files (html, json, yaml) are left out: their text is often prose.
 _CODE_FILE = re.compile(
-    r'"(?:path|file|filename|file_name|name|ext|extension)"\s*:\s*"[^"]*\.(?:py|pyi|ipynb|js|jsx|ts|tsx|java|c|cc|cpp|cxx|h|hpp|'
-    r'cs|go|rs|rb|php|swift|kt|kts|scala|sh|bash|zsh|ps1|pl|pm|lua|r|jl|m|mm|sql|tex|sty|cls|bib|hs|ml|clj|ex|exs|erl|'
-    r'dart|f90|f|for|asm|s|cu|cuh|v|sv|vhd|yaml|yml|toml|json|xml|html|css|scss|mk|cmake|gradle)"',
+    r'"(?:path|file_path|filepath|filename|file_name|ext|extension)"\s*:\s*"[^"]*\.(?:py|pyi|js|jsx|ts|tsx|java|c|cc|cpp|'
+    r'cxx|h|hpp|cs|go|rs|rb|php|swift|kt|kts|scala|sh|bash|zsh|ps1|pl|pm|lua|r|jl|mm|sql|tex|sty|cls|hs|ml|clj|ex|'
+    r'exs|erl|dart|f90|asm|cu|cuh|sv|vhd|css|scss|cmake|gradle)"',
     re.IGNORECASE,
 )
 
