@@ -48,8 +48,8 @@ from trivium.tokenizer.token_store import STORE_SCHEMA, TokenizerSpec, encode_ba
 PACK_CODE_VERSION = "1"
 STORE_DIR, MANIFEST_NAME = "token_store", "_manifest.json"
 UNLABELLED = "(none)"
-_GROUP_DDL = "group long, shards string, documents long, documents_cut long, padding long, " \
-             "per_source string, per_bucket string, carried string"
+_GROUP_DDL = "group long, shards string, documents long, documents_cut long, per_source string, per_bucket string, " \
+             "carried string"
 
 
 class PackConfig(BaseModel):
@@ -181,10 +181,8 @@ class PackGroups:
         fs.makedirs(root, exist_ok=True)
         per_shard = max(1, cfg.shard_bytes // (4 * cfg.seq_len))
         shards: list[Shard] = []
-        padding = 0
         for k in range(0, len(bins), per_shard):
             shard = build_shard(packing, store, keys, self.pad_id, bins[k : k + per_shard])
-            padding += shard.n_samples * cfg.seq_len - shard.n_tokens
             name = f"{self.prefix}{group:05d}-{k // per_shard:03d}"
             shards.append(write_shard(fs, root, name, shard, cfg.format, cfg.seq_len))
         per_source, per_bucket = Counter(), Counter()
@@ -195,7 +193,7 @@ class PackGroups:
                 counter[label] += n
         return pa.table({
             "group": [group], "shards": [json.dumps([s.model_dump() for s in shards])],
-            "documents": [int(packed_docs.sum())], "documents_cut": [n_cut], "padding": [padding],
+            "documents": [int(packed_docs.sum())], "documents_cut": [n_cut],
             "per_source": [json.dumps(per_source)], "per_bucket": [json.dumps(per_bucket)],
             "carried": [json.dumps(carried)],
         })
