@@ -341,3 +341,8 @@ def pack_stage(spark, tokenizer_dir: str, input_dir: str, output_dir: str, seq_l
     packed_dir = io.join(output_dir, f"seq_{config.seq_len}")
     packed, now = pack_store(spark, store_dir, store, spec, packed_dir, config, force=force)
     return PackOutcome(store_dir, packed_dir, store, packed, tokenized=not store.skipped, packed_now=now)
+
+
+def pack_mixture_stage(spark, stage_dir: str, output: str, seq_len: int, tokenizer: str) -> PackOutcome:
+    """The step `trivium run` calls for each built mixture stage: pack_stage with its positional order."""
+    return pack_stage(spark, tokenizer, stage_dir, output, seq_len)
