@@ -210,6 +210,7 @@ def main() -> None:
     ap.add_argument("--eval-mb-per-source", type=float, default=1.5)
     ap.add_argument("--spark", action="store_true", help="also count the full fold-0 build with Spark")
     ap.add_argument("--reuse", action="store_true", help="keep builds already in --out (their recorded wall/RSS)")
+    ap.add_argument("--parallel-builds", type=int, default=1, help="held-out-source builds run at once (their wall times then overlap)")
     ap.add_argument("--out", default="/tmp/trivium-bench-tokenizer")
     ap.add_argument("--skip", default="", help="comma list of steps to skip: plain,timing,self-sample,general,compare,digits3")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -229,7 +230,7 @@ def main() -> None:
         render_table,
     )
     from trivium.tokenizer.presets import load_recipe
-    from trivium.tokenizer.sample import SampleSpec, discover_files, fold_sources, parse_weights
+    from trivium.tokenizer.sample import SampleSpec, discover_files, holdout_folds, measure_sources, parse_weights, source_groups
 
     corpus, toks_dir, out = Path(args.corpus), Path(args.tokenizers), Path(args.out)
     if not corpus.exists():
@@ -241,47 +242,54 @@ def main() -> None:
     results: dict = {"config": {k: v for k, v in vars(args).items() if not k.startswith("child")}}
     print(f"# trivium tokenizer benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)")
     files = discover_files([str(corpus)])
-    folds = [fold_sources(files, k, args.folds, args.seed) for k in range(args.folds)]
+    langs: dict = {}
+    measure_sources(files, SampleSpec(), langs=langs)  # one read: the language of every source
+    folds = holdout_folds(source_groups(langs), args.folds, args.seed)
     for k, held in enumerate(folds):
         print(f"fold {k} holds out: {', '.join(held)}")
     results["folds"] = [list(f) for f in folds]
     common = ["--preset", args.preset, "--base", base, "--seed", str(args.seed)]
     build_sample = str(int(args.build_sample_mb * 1e6)) if args.build_sample_mb else "all"
 
-    # 1. held-out-source builds: the preset on every training document, per fold, digits 1 and 3
+    # 1. held-out-source builds: the preset per fold, digits 1 and 3; fold 0 also the other
+    # way (every document if the builds are sampled, else a weighted sample)
     builds: dict[str, dict] = {}
 
-    done = json.loads((out / "builds.json").read_text()) if args.reuse and (out / "builds.json").exists() else {}
-
-    def build(name: str, extra: list[str], fold: int, sample: str = build_sample) -> Path:
+    def build(name: str, extra: list[str], fold: int, sample: str = build_sample) -> dict:
         d = out / name
-        if name in done and (d / "tokenizer.json").exists():
-            builds[name] = done[name]
-        else:
-            cmd = common + ["--fold", f"{fold}/{args.folds}", "--sample-bytes", sample] + extra
-            builds[name] = run_measured(trivium_cmd(corpus, d, args.vocab_size, cmd),
-                                        out / f"{name}.log")
+        record = d / "bench_build.json"  # --reuse: a finished build keeps its measured wall/RSS
+        if args.reuse and record.exists() and (d / "tokenizer.json").exists():
+            return json.loads(record.read_text())
+        cmd = common + ["--fold", f"{fold}/{args.folds}", "--sample-bytes", sample] + extra
+        measured = run_measured(trivium_cmd(corpus, d, args.vocab_size, cmd), out / f"{name}.log")
         r = report_of(d)
-        builds[name].update({k: r.get(k) for k in ("base_max", "base_tokens", "learned_merges", "sample_bytes",
-                                                   "distinct_pretokens", "count_s", "learned_by_script")})
+        measured.update({k: r.get(k) for k in ("base_max", "base_tokens", "learned_merges", "sample_bytes",
+                                               "distinct_pretokens", "count_s", "learned_by_script")})
         m = r.get("base_max_measured")
         if m:
-            builds[name]["base_max_scores"] = {n: c["score"] for n, c in m["candidates"].items()}
-        print(f"  {name}: wall {builds[name]['wall_s']} s, peak {builds[name]['peak_rss_mb']} MB, "
-              f"{r.get('sample_bytes', 0) / 1e6:.0f} MB counted, base_max {r.get('base_max')} "
-              f"(scores {builds[name].get('base_max_scores')}), learned {r.get('learned_merges')}: {r.get('learned_by_script')}")
-        (out / "builds.json").write_text(json.dumps({**done, **builds}, indent=1))
-        return d
+            measured["base_max_scores"] = {n: c["score"] for n, c in m["candidates"].items()}
+        record.write_text(json.dumps(measured, indent=1))
+        return measured
 
-    print("\n## builds")
+    print(f"\n## builds ({args.parallel_builds} at a time)")
     variants = {"trivium": []} | ({} if "digits3" in skip else {"trivium-d3": ["--digits", "3"]})
-    fold_dirs = [{v: build(f"{v}-fold{k}", extra, k) for v, extra in variants.items()} for k in range(args.folds)]
-    other = None  # fold 0 the other way: every document if the builds were sampled, else a weighted sample
+    plan = [(f"{v}-fold{k}", extra, k, build_sample) for k in range(args.folds) for v, extra in variants.items()]
     if "compare" not in skip:
-        other = build("trivium-other-fold0", [], 0, "all" if args.build_sample_mb else str(sample_bytes))
+        plan.append(("trivium-other-fold0", [], 0, "all" if args.build_sample_mb else str(sample_bytes)))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=args.parallel_builds) as pool:
+        for (name, *_), measured in zip(plan, pool.map(lambda p: build(*p), plan)):
+            builds[name] = measured
+            print(f"  {name}: wall {measured['wall_s']} s, peak {measured['peak_rss_mb']} MB, "
+                  f"{(measured.get('sample_bytes') or 0) / 1e6:.0f} MB counted, base_max {measured.get('base_max')} "
+                  f"(scores {measured.get('base_max_scores')}), learned {measured.get('learned_merges')}: {measured.get('learned_by_script')}")
+    fold_dirs = [{v: out / f"{v}-fold{k}" for v in variants} for k in range(args.folds)]
+    other = out / "trivium-other-fold0" if "compare" not in skip else None
     if args.spark:
         chosen = report_of(fold_dirs[0]["trivium"])["base_max"]
-        sp = build("trivium-spark-fold0", ["--spark", "--master", "local[2]", "--base-max", str(chosen)], 0)
+        builds["trivium-spark-fold0"] = build("trivium-spark-fold0", ["--spark", "--master", "local[2]", "--base-max", str(chosen)], 0)
+        sp = out / "trivium-spark-fold0"
         same = (sp / "tokenizer.json").read_bytes() == (fold_dirs[0]["trivium"] / "tokenizer.json").read_bytes()
         print(f"  Spark-counted full build identical to the direct one: {'yes' if same else 'NO'}")
         results["spark_identical"] = same
