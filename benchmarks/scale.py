@@ -160,35 +160,8 @@ def datatrove_rate(mb: float = 0.5) -> float:
     return size / 1e6 / (time.time() - start)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mb", type=float, default=50.0, help="text in the 1x slice")
-    ap.add_argument("--factors", default="1,2,4")
-    ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--keep", action="store_true", help="keep the inputs and runs")
-    args = ap.parse_args()
-    if not CORPUS.exists():
-        raise SystemExit(f"{CORPUS} is absent: the benchmark reads ../shared/corpus")
-    cores = int(args.master.split("[")[1].rstrip("]")) if "[" in args.master else os.cpu_count()
-    factors = [int(x) for x in args.factors.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="trivium-bench-scale-"))
-    print(f"load average at start: {os.getloadavg()}  ({os.cpu_count()} CPUs on this machine)")
-    rows = build_slice(args.mb)
-    results = {}
-    try:
-        for k in factors:
-            text = write_input(rows, tmp / f"in{k}", k)
-            wall, stages, rss = run_curate(tmp / f"in{k}", tmp / f"run{k}", args.master)
-            results[k] = (wall, stages, rss, text)
-            print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}")
-            print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'wall s':>8} {'MB/s/core':>10}")
-            for name, m in stages.items():
-                rate = m["text_bytes_in"] / 1e6 / m["wall_s"] / cores if m["wall_s"] else 0.0
-                print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['wall_s']:8.1f} {rate:10.2f}")
-            print("  peak RSS: " + ", ".join(f"{kind} x{n}: {mb:.0f} MB" for kind, (n, mb) in sorted(rss.items())))
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+def report(results: dict, cores: int, master: str, dt: float) -> None:
+    """Scaling against the smallest run and the projection from the largest one (printed after every run)."""
     base = min(results)
     print(f"\nscaling against {base}x (time ratio / input ratio per stage; goal: 4x data <= 4.4x time, RSS flat):")
     for k in sorted(results):
@@ -206,12 +179,11 @@ def main() -> None:
                                        for kind in sorted(r1) if kind in r0))
     top = max(results)
     _, stages, _, _ = results[top]
-    dt = datatrove_rate()
     tb_11t = 11e12 * BYTES_PER_TOKEN / 1e12
     print(f"\nprojection from the {top}x run (core-hours = 1e6 MB / (MB/s per core) / 3600):")
     print(f"  assumptions: {BYTES_PER_TOKEN} bytes of text per token, so 11T tokens = {tb_11t:.0f} TB; every stage reads")
     print("  the whole corpus (conservative: filters and dedup shrink what later stages read); rates as measured")
-    print(f"  here on {args.master} under load {os.getloadavg()[0]:.1f} (a shared machine: real rates are higher);")
+    print(f"  here on {master} under load {os.getloadavg()[0]:.1f} (a shared machine: real rates are higher);")
     print("  Spark/Prefect start-up not included (a fixed cost per run, not per TB).")
     total = 0.0
     print(f"  {'stage':18} {'MB/s/core':>10} {'core-h/TB':>10} {'core-h for 11T tokens':>22}")
@@ -228,6 +200,39 @@ def main() -> None:
     print(f"  {'datatrove heuristic filters alone':34} {dt:.3f} MB/s/core -> {dt_ch:,.0f} core-h/TB, "
           f"{dt_ch * tb_11t:,.0f} core-h for 11T tokens (measured now, one process)")
     print(f"  ratio curate / Dolma: {total / DOLMA_CPU_H_PER_TB:.2f}  (goal <= 1)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=50.0, help="text in the 1x slice")
+    ap.add_argument("--factors", default="1,2,4")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--keep", action="store_true", help="keep the inputs and runs")
+    args = ap.parse_args()
+    if not CORPUS.exists():
+        raise SystemExit(f"{CORPUS} is absent: the benchmark reads ../shared/corpus")
+    cores = int(args.master.split("[")[1].rstrip("]")) if "[" in args.master else os.cpu_count()
+    factors = [int(x) for x in args.factors.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="trivium-bench-scale-"))
+    print(f"load average at start: {os.getloadavg()}  ({os.cpu_count()} CPUs on this machine)")
+    rows = build_slice(args.mb)
+    results = {}
+    dt = datatrove_rate()
+    try:
+        for k in factors:
+            text = write_input(rows, tmp / f"in{k}", k)
+            wall, stages, rss = run_curate(tmp / f"in{k}", tmp / f"run{k}", args.master)
+            results[k] = (wall, stages, rss, text)
+            print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}")
+            print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'wall s':>8} {'MB/s/core':>10}")
+            for name, m in stages.items():
+                rate = m["text_bytes_in"] / 1e6 / m["wall_s"] / cores if m["wall_s"] else 0.0
+                print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['wall_s']:8.1f} {rate:10.2f}")
+            print("  peak RSS: " + ", ".join(f"{kind} x{n}: {mb:.0f} MB" for kind, (n, mb) in sorted(rss.items())))
+            report(results, cores, args.master, dt)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average at end: {os.getloadavg()}")
 
 

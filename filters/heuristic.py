@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from trivium.filters.script_lang import guess_language
+from trivium.filters.script_lang import _SCRIPT_LANG
 from trivium.kernels.textstats import (
     C4_CURLY,
     C4_LOREM,
@@ -35,6 +35,7 @@ from trivium.kernels.textstats import (
     StatParams,
     TextStats,
     route_stats,
+    script_stats,
     text_stats,
 )
 
@@ -176,6 +177,22 @@ _CODE_FILE = re.compile(
 
 def code_file_in_meta(meta: str | None) -> bool:
     return bool(meta) and _CODE_FILE.search(meta) is not None
+
+
+def guess_languages(texts: list[str | None], latin: str = "en") -> list[str]:
+    """`script_lang.guess_language` for a batch, counted in the kernel: the dominant script's language, "ja" when
+    kana make up over 5% of the letters, "und" without letters."""
+    counts, names = script_stats(texts, ("HIRAGANA", "KATAKANA"))
+    out = []
+    for text, (best, total, hira, kata) in zip(texts, counts):
+        if not text or total == 0:
+            out.append("und")
+        elif hira + kata > 0.05 * total:
+            out.append("ja")
+        else:
+            script = names[best]
+            out.append(latin if script == "LATIN" else _SCRIPT_LANG.get(script, latin if script.startswith("LATIN") else "und"))
+    return out
 
 
 class Router:
@@ -428,6 +445,9 @@ class HeuristicFilters:
         metas = list(metas) if metas is not None else [None] * n
         signals = route_stats(texts)
         router = Router(self.config)
+        if any(not lang or lang == "und" for lang in langs):
+            guessed = guess_languages(texts, self.config.latin_language)
+            langs = [lang if lang and lang != "und" else g for lang, g in zip(langs, guessed)]
         out_lang, out_profile = ["und"] * n, ["conversation"] * n
         failed: list[list[str] | None] = [None] * n
         stats = np.full((n, len(STAT_COLUMNS)), np.nan)
@@ -435,7 +455,6 @@ class HeuristicFilters:
         for i, (text, lang) in enumerate(zip(texts, langs)):
             if text is None:  # a conversation: agentic rules come later
                 continue
-            lang = lang if lang and lang != "und" else guess_language(text, self.config.latin_language)
             out_lang[i] = lang
             out_profile[i] = router.profile(lang, signals[i], metas[i])
             if not text.strip():

@@ -65,7 +65,7 @@ def _class_chars(pattern: str, everything: str) -> np.ndarray:
 
 
 WORD_TOKENIZERS = ("en", "xx")  # spaCy's English and multi-language rule tokenizers
-TABLES_VERSION = "4"  # bump when _build_tables changes
+TABLES_VERSION = "5"  # bump when _build_tables changes
 
 
 def _tables() -> dict:
@@ -137,7 +137,17 @@ def _build_tables() -> dict:
     units = [u for u in cc.LIST_UNITS if u]
     unit_cps, unit_off = _ragged([u for u in units])
 
-    tables = {"flags": flags, "unit_cps": unit_cps, "unit_off": unit_off}
+    # writing system of each letter: the first word of its Unicode name ("LATIN", "CJK", "HIRAGANA"), 0 = no letter
+    names, script = ["", "LATIN"], np.zeros(_N_CP, dtype=np.int16)
+    for c in assigned:
+        ch = chr(c)
+        if ch.isalpha():
+            name = "LATIN" if ch.isascii() else (unicodedata.name(ch, "").split(" ", 1)[0] or "OTHER")
+            if name not in names:
+                names.append(name)
+            script[c] = names.index(name)
+    tables = {"flags": flags, "unit_cps": unit_cps, "unit_off": unit_off, "script": script,
+              "script_names": np.array(names)}
     for lang in WORD_TOKENIZERS:
         tables.update({f"{lang}_{k}": v for k, v in _special_cases(spacy.blank(lang).tokenizer).items()})
     return tables
@@ -1374,3 +1384,49 @@ def route_stats(texts) -> np.ndarray:
     if len(offsets) > 1:
         _route_batch(data, offsets, _tables()["flags"], out)
     return out
+
+
+# ---- writing system -------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _script_batch(data, offsets, script, n_scripts, limit, out):
+    """Per document, over its first `limit` characters: the most frequent writing system of its letters (ties:
+    the one seen first), the letters in each of the two given scripts, and all letters."""
+    counts = np.zeros(n_scripts, np.int64)
+    first = np.zeros(n_scripts, np.int64)
+    cps = np.empty(4 * limit + 4, np.int64)
+    for d in range(offsets.shape[0] - 1):
+        n = min(_decode(data, offsets[d], min(offsets[d + 1], offsets[d] + 4 * limit), cps), limit)
+        counts[:] = 0
+        seen = 0
+        for i in range(n):
+            k = script[cps[i]]
+            if k > 0:
+                if counts[k] == 0:
+                    seen += 1
+                    first[k] = seen
+                counts[k] += 1
+        best, total = 0, 0
+        for k in range(1, n_scripts):
+            total += counts[k]
+            if counts[k] > 0 and (best == 0 or counts[k] > counts[best] or (counts[k] == counts[best] and first[k] < first[best])):
+                best = k
+        out[d, 0] = best
+        out[d, 1] = total
+        for j in range(2, out.shape[1]):
+            out[d, j] = counts[out[d, j]] if out[d, j] > 0 else 0
+    return 0
+
+
+def script_stats(texts, count: tuple[str, ...] = (), limit: int = 2000) -> tuple[np.ndarray, list[str]]:
+    """([docs, 2 + len(count)]: dominant script id, letters, letters of each script in `count`), script names.
+    The letters of a document are those of its first `limit` characters; ASCII letters are LATIN."""
+    t = _tables()
+    names = [str(x) for x in t["script_names"]]
+    data, offsets = _arrow_buffers(texts)
+    out = np.zeros((len(offsets) - 1, 2 + len(count)), dtype=np.int64)
+    out[:, 2:] = [names.index(c) if c in names else 0 for c in count]
+    if len(offsets) > 1:
+        _script_batch(data, offsets, t["script"], len(names), limit, out)
+    return out, names

@@ -14,7 +14,7 @@ import pytest
 from damage import good
 
 from trivium.filters.exact_dedup import dedup_key, normalise
-from trivium.filters.heuristic import STAT_COLUMNS, HeuristicFilterConfig, HeuristicFilters, plan_profile
+from trivium.filters.heuristic import STAT_COLUMNS, HeuristicFilterConfig, HeuristicFilters, guess_languages, plan_profile
 from trivium.filters.script_lang import guess_language
 from trivium.flows.config import ConfigError, CurateConfig, parse_config
 
@@ -31,11 +31,11 @@ DOCSTRING_CODE = ('from typing import List\n\n\ndef below_zero(operations: List[
 ENGINES = {e: HeuristicFilters(HeuristicFilterConfig(engine=e)) for e in ("fast", "datatrove")}
 
 
-def test_script_guess():
-    assert guess_language("The cat sat on the mat.") == "en"
-    assert guess_language(ZH) == "zh"
-    assert guess_language("これは日本語の文章です。漢字も使います。") == "ja"
-    assert guess_language("12345 !!!") == "und"
+def test_script_guess_in_the_kernel_is_the_python_guess():
+    texts = ["The cat sat on the mat.", ZH, "これは日本語の文章です。漢字も使います。", "12345 !!!", "", "Привет мир",
+             "Ελληνικά", "ab中文中文", "中文ab", "café naïve", CODE, "\ufffd" * 3]
+    assert guess_languages(texts) == [guess_language(t) for t in texts]
+    assert guess_languages(texts[:4]) == ["en", "zh", "ja", "und"]
 
 
 @pytest.mark.parametrize("engine", ["fast", "datatrove"])
