@@ -346,8 +346,8 @@ def pair_similarity(texts_a, texts_b, params: mh.MinHashParams, measure: str = "
     """`measure` ("jaccard" or "containment") of the shingle sets (64-bit shingle hashes) of each pair (a[i], b[i]);
     the texts as lists or Arrow string arrays."""
     n = len(texts_a)
-    both = pa.concat_arrays([t if isinstance(t, pa.Array) else pa.array(t, pa.string()) for t in (texts_a, texts_b)])
-    hashes, offsets = mh.shingle_hashes(both, params)
+    as_arrow = [t.cast(pa.string()) if isinstance(t, pa.Array) else pa.array(t, pa.string()) for t in (texts_a, texts_b)]
+    hashes, offsets = mh.shingle_hashes(pa.concat_arrays(as_arrow), params)
     return indexed_pair_similarity(hashes, offsets, np.arange(n), np.arange(n, 2 * n), measure)
 
 
