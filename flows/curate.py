@@ -67,6 +67,7 @@ def run_after(
         build=lambda: sdef.build(spark, read_documents(spark, upstream.stage_dir, upstream.manifest), stage_config),
         docs_in=upstream.manifest.docs_out,
         force=force,
+        extra=(lambda _df: sdef.manifest_extra(stage_config)) if sdef.manifest_extra else None,
     )
     return StageOutcome(out, manifest)
 
