@@ -290,29 +290,38 @@ def run_build(spark, curated: str, output: str, recipe: Recipe, the_plan: Plan, 
     """Materialise every stage of a feasible plan; returns (stage folder, manifest) per stage."""
     if the_plan.problems:
         raise MixError("the plan is infeasible (use --solve for the nearest feasible one): " + the_plan.problems[0])
+    from pyspark import StorageLevel
+
     upstream = curated_manifest(curated)
-    docs = prepared_documents(spark, curated, upstream, prep)
-    results = []
-    for index, (stage, sp) in enumerate(zip(recipe.stages, the_plan.stages), start=1):
-        where = f"stages.{index - 1} ({stage.name})"
-        seed, loss = recipe.stage_seed(stage), recipe.stage_loss(stage)
-        cfg = BuildStageConfig(stage=stage.model_dump(mode="json"), seed=seed, loss=loss, preparation=prep,
-                               quotas=[[q.source, q.bucket, q.subdomain, q.full_epochs, q.remainder] for q in quotas(sp)])
-        plan_extra = {"|".join(c.key): round(c.drawn, 3) for c in sp.cells if c.drawn > 0}
-        folder = stage_folder(output, index, stage.name)
-        manifest = run_stage(
-            spark, stage=f"mix:{stage.name}", stage_dir=folder, config=cfg, inputs=[upstream.fingerprint()],
-            build=lambda stage=stage, sp=sp, seed=seed, loss=loss, where=where: sampled_documents(
-                spark, docs, stage, sp, seed, loss, where),
-            force=force,
-            extra=lambda _df, stage=stage, plan_extra=plan_extra: {
-                "seq_len": stage.seq_len, "budget": stage.budget, "recipe": recipe.name,
-                "tokens": "estimated" if the_plan.estimated else "exact", "plan": plan_extra,
-                "input_docs": upstream.docs_out,
-            },
-        )
-        results.append((folder, manifest))
-    return results
+    # rendered and counted once for every stage (lazy: stages reused from their manifests cost nothing)
+    docs = prepared_documents(spark, curated, upstream, prep).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return [_build_stage(spark, docs, upstream, output, recipe, the_plan, prep, index, force)
+                for index in range(1, len(recipe.stages) + 1)]
+    finally:
+        docs.unpersist()
+
+
+def _build_stage(spark, docs, upstream: Manifest, output: str, recipe: Recipe, the_plan: Plan, prep: Preparation,
+                 index: int, force: bool) -> tuple[str, Manifest]:
+    stage, sp = recipe.stages[index - 1], the_plan.stages[index - 1]
+    where = f"stages.{index - 1} ({stage.name})"
+    seed, loss = recipe.stage_seed(stage), recipe.stage_loss(stage)
+    cfg = BuildStageConfig(stage=stage.model_dump(mode="json"), seed=seed, loss=loss, preparation=prep,
+                           quotas=[[q.source, q.bucket, q.subdomain, q.full_epochs, q.remainder] for q in quotas(sp)])
+    plan_extra = {"|".join(c.key): round(c.drawn, 3) for c in sp.cells if c.drawn > 0}
+    folder = stage_folder(output, index, stage.name)
+    manifest = run_stage(
+        spark, stage=f"mix:{stage.name}", stage_dir=folder, config=cfg, inputs=[upstream.fingerprint()],
+        build=lambda: sampled_documents(spark, docs, stage, sp, seed, loss, where),
+        force=force,
+        extra=lambda _df: {
+            "seq_len": stage.seq_len, "budget": stage.budget, "recipe": recipe.name,
+            "tokens": "estimated" if the_plan.estimated else "exact", "plan": plan_extra,
+            "input_docs": upstream.docs_out,
+        },
+    )
+    return folder, manifest
 
 
 def write_plan(output: str, the_plan: Plan) -> str:
