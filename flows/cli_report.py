@@ -51,8 +51,29 @@ def report(
         sys.stdout.write(json.dumps(summary, indent=1, default=str) + "\n")
     else:
         stages = len(summary["funnel"])
-        out.print(f"report: {dest} ({stages} curate stages, {len(summary['downstream'])} downstream outputs)",
+        out.print(f"report: {dest} ({stages} curate stages, {len(summary['mixture'])} mixture stages, "
+                  f"{len(summary['packed'])} packed folders, {len(summary['downstream'])} other stages)",
                   markup=False, highlight=False)
+
+
+def write_run_report(run_dir: str, quiet: bool = False) -> str | None:
+    """RUN_DIR/report.html at the end of curate/run/demo. A report that fails never fails the run: one
+    warning line on stderr instead. Returns where it was written (None on failure)."""
+    from trivium.flows import io
+    from trivium.flows.console import err
+    from trivium.flows.run_report import build_report
+
+    dest = io.join(run_dir, "report.html")
+    try:
+        page, _ = build_report(run_dir)
+        io.write_bytes(dest, page.encode())
+    except Exception as e:  # noqa: BLE001 - the run's data is committed; only the page is missing
+        err.print(f"warning: report not written ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                  f"`trivium report {run_dir}` retries", markup=False, highlight=False)
+        return None
+    if not quiet:
+        out.print(f"report: {dest}", markup=False, highlight=False)
+    return dest
 
 
 def inspect(

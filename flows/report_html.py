@@ -198,19 +198,76 @@ def throughput_section(rows: list[dict], proj: dict | None) -> str:
     return out
 
 
+def mixture_section(stages: list[dict]) -> str:
+    """Per curriculum stage: built tokens per bucket as one stacked bar, planned vs built tokens and epochs per source."""
+    if not stages:
+        return ("<h2 id='mixture'>Mixture</h2><p class='note'>no mixture was built in this run "
+                "(`trivium run` or `trivium mix build` writes one)</p>")
+    parts = ["<h2 id='mixture'>Mixture</h2><p>Tokens per bucket in each curriculum stage as built (counted while "
+             "building); epochs = planned tokens / tokens available.</p>"]
+    head = []
+    for s in stages:
+        head.append([esc(s["stage"]), num(s["rows"]), esc(num(s["seq_len"]) if s["seq_len"] else "-"),
+                     esc(num(s["budget"]) if s["budget"] is not None else "-"), num(s["built_tokens"]),
+                     esc(s["tokens"]), stacked_bar(s["tokens_per_bucket"], width=320)])
+    parts.append(table(["stage", "rows", "seq_len", "budget", "built tokens", "token counts", "tokens per bucket"],
+                       head, {1, 2, 3, 4}))
+    for s in stages:
+        rows = [[esc(c["source"]), num(c["available_tokens"]), num(c["planned_tokens"]), num(c["built_tokens"]),
+                 f"{c['epochs']:.2f}" if c["epochs"] is not None else "-"] for c in s["sources"]]
+        note = "" if s["planned"] else "<p class='note'>no plan.json found: planned tokens and epochs unknown</p>"
+        parts.append(f"<details><summary>{esc(s['stage'])}: per source</summary>{note}"
+                     + table(["source", "available", "planned", "built", "epochs"], rows, {1, 2, 3, 4}) + "</details>")
+    return "".join(parts)
+
+
+def packing_section(folders: list[dict]) -> str:
+    if not folders:
+        return "<h2 id='packing'>Packed shards</h2><p class='note'>no packed shards in this run</p>"
+    rows = [[esc(f["folder"]), esc(num(f["seq_len"])), num(f["shards"]), num(f["samples"]), num(f["tokens"]),
+             num(f["padding_tokens"]), f"{f['efficiency']:.2%}" if f["efficiency"] is not None else "-",
+             f"{num(f['documents'])} ({num(f['documents_cut'])} cut)", stacked_bar(f["tokens_per_bucket"], width=240)]
+            for f in folders]
+    return ("<h2 id='packing'>Packed shards</h2><p>Efficiency = non-padding tokens / (samples × seq_len).</p>"
+            + bar_chart([(f["folder"], f["efficiency"] or 0.0) for f in folders])
+            + table(["folder", "seq_len", "shards", "samples", "tokens", "padding", "efficiency", "documents",
+                     "tokens per bucket"], rows, {1, 2, 3, 4, 5, 6}))
+
+
+def tokenizer_section(found: list[dict]) -> str:
+    if not found:
+        return "<h2 id='tokenizer'>Tokenizer</h2><p class='note'>no tokenizer was trained in this run</p>"
+    parts = ["<h2 id='tokenizer'>Tokenizer</h2>"]
+    for t in found:
+        vocab = f", vocabulary {num(t['vocab_size'])}" if isinstance(t.get("vocab_size"), int) else ""
+        parts.append(f"<h3>{esc(t['folder'])}{esc(vocab)}</h3>")
+        comp = t.get("compression")
+        if not comp:
+            parts.append("<p class='note'>compression not measured (no eval.json beside the tokenizer; "
+                         "`trivium tokenizer eval --json` writes one)</p>")
+            continue
+        rows = [[esc(b), num(g["docs"]), num(g["bytes"]), num(g["tokens"]),
+                 f"{g['bytes_per_token']:.3f}" if g["bytes_per_token"] else "-"] for b, g in comp.items()]
+        parts.append("<p>Bytes per token (higher = better compression).</p>"
+                     + bar_chart([(b, g["bytes_per_token"] or 0.0) for b, g in comp.items()])
+                     + table(["bucket", "docs", "bytes", "tokens", "bytes/token"], rows, {1, 2, 3, 4}))
+    return "".join(parts)
+
+
 def other_section(title: str, anchor: str, records: list, extras: dict) -> str:
-    """Mixture, packing and tokenizer outputs found under the run, as their manifests describe them."""
+    """Other committed stages found under the run (token stores, stats), as their manifests describe them."""
     if not records and not extras:
         return ""
     rows = []
     for r in records:
         m = r.manifest
         flat = {k: v for k, v in m.extra.items() if isinstance(v, (int, float, str))}
-        rows.append([esc(r.rel), esc(m.stage), num(m.docs_in), num(m.docs_out),
-                     "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(flat.items())) or "-"])
+        ok = '<span class="ok">yes</span>' if m.conserved() else '<span class="bad">NO</span>'
+        rows.append([esc(r.rel), esc(m.stage), num(m.docs_in), num(m.docs_out), ok,
+                     "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(flat.items())[:20]) or "-"])
     out = f"<h2 id='{anchor}'>{esc(title)}</h2>"
     if rows:
-        out += table(["folder", "stage", "docs in", "docs out", "details"], rows, {2, 3})
+        out += table(["folder", "stage", "docs in", "docs out", "conserved", "details"], rows, {2, 3})
     for name, data in extras.items():
         out += f"<details><summary>{esc(name)}</summary><pre>{esc(_short_json(data))}</pre></details>"
     return out
@@ -226,7 +283,8 @@ def _short_json(data: object, limit: int = 4000) -> str:
 def page(title: str, sections: list[str]) -> str:
     nav = ("<p>" + " · ".join(f"<a href='#{a}'>{t}</a>" for a, t in (
         ("funnel", "funnel"), ("sources", "sources"), ("languages", "languages"), ("clusters", "clusters"),
-        ("downstream", "mixture / shards / tokenizer"), ("samples", "samples"), ("throughput", "throughput"))) + "</p>")
+        ("mixture", "mixture"), ("packing", "shards"), ("tokenizer", "tokenizer"), ("downstream", "other stages"),
+        ("samples", "samples"), ("throughput", "throughput"))) + "</p>")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"

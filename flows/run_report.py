@@ -42,6 +42,9 @@ class RunData:
     samples_kept: list[dict] = field(default_factory=list)
     samples_dropped: dict[str, list[dict]] = field(default_factory=dict)  # "stage: reason" -> docs
     extras: dict[str, object] = field(default_factory=dict)  # JSON side files (shard manifests, tokenizer eval)
+    mixture: list[dict] = field(default_factory=list)  # per built curriculum stage
+    packed: list[dict] = field(default_factory=list)  # per packed folder
+    tokenizers: list[dict] = field(default_factory=list)  # per trained tokenizer found under the run
 
 
 # ---- discovery ---------------------------------------------------------------------------
@@ -213,6 +216,109 @@ def sample_documents(stages: list[StageRecord], per_reason: int = 2, kept: int =
     return kept_docs, dropped
 
 
+# ---- mixture, packing, tokenizer ---------------------------------------------------------------
+
+MIX_PREFIX = "mix:"
+PACKED_KIND = "trivium.packed"
+TOKENIZER_CARD, TOKENIZER_EVAL = "trivium_tokenizer.json", "eval.json"
+
+
+def _read_json(url: str) -> dict | None:
+    try:
+        data = json.loads(io.read_bytes(url)) if io.exists(url) else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _parent(folder: str) -> str:
+    return folder.rstrip("/").rsplit("/", 1)[0]
+
+
+def mixture_stages(run_dir: str, other: list[StageRecord]) -> list[dict]:
+    """Each built curriculum stage: built tokens per bucket and per source (its manifest's counters), planned
+    tokens and epochs per source (plan.json beside the mixture folder, or at the run's top)."""
+    plans: dict[str, dict] = {}
+    out = []
+    for rec in other:
+        m = rec.manifest
+        if not m.stage.startswith(MIX_PREFIX):
+            continue
+        name = m.stage[len(MIX_PREFIX):]
+        plan = None
+        for where in (_parent(rec.dir), run_dir):
+            if where not in plans:
+                plans[where] = _read_json(io.join(where, "plan.json")) or {}
+            plan = next((s for s in plans[where].get("stages", []) if s.get("name") == name), None)
+            if plan is not None:
+                break
+        by_bucket, by_source = Counter(), Counter()
+        for key, n in m.extra.items():
+            if key.startswith("tokens|") and isinstance(n, (int, float)):
+                source, bucket = (key.split("|") + ["", ""])[1:3]
+                by_bucket[bucket] += n
+                by_source[source] += n
+        planned, available = Counter(), Counter()
+        for c in (plan or {}).get("cells", []):
+            planned[c["source"]] += c.get("drawn", 0)
+            available[c["source"]] += c.get("available", 0)
+        sources = [{"source": s, "built_tokens": int(by_source.get(s, 0)), "planned_tokens": round(planned.get(s, 0)),
+                    "available_tokens": int(available.get(s, 0)),
+                    "epochs": round(planned[s] / available[s], 4) if available.get(s) else None}
+                   for s in sorted(set(by_source) | set(planned))]
+        out.append({"stage": name, "folder": rec.rel, "rows": m.docs_out, "seq_len": m.extra.get("seq_len"),
+                    "budget": m.extra.get("budget"), "tokens": m.extra.get("tokens", "?"),
+                    "built_tokens": int(sum(by_bucket.values())), "tokens_per_bucket": dict(sorted(by_bucket.items())),
+                    "sources": sources, "planned": plan is not None})
+    return out
+
+
+def packed_folders(extras: dict[str, object]) -> list[dict]:
+    """Every packed folder (a shard manifest, `kind: trivium.packed`): efficiency and tokens per bucket."""
+    out = []
+    for rel, data in sorted(extras.items()):
+        if not isinstance(data, dict) or data.get("kind") != PACKED_KIND:
+            continue
+        shards = data.get("shards") or []
+        out.append({
+            "folder": rel, "seq_len": data.get("seq_len"), "format": data.get("format"), "shards": len(shards),
+            "files": sum(len(s.get("files") or []) for s in shards), "samples": data.get("samples", 0),
+            "tokens": data.get("tokens", 0), "padding_tokens": data.get("padding_tokens", 0),
+            "efficiency": round(1 - float(data.get("padding_fraction", 0.0)), 6) if data.get("samples") else None,
+            "documents": data.get("documents", 0), "documents_cut": data.get("documents_cut", 0),
+            "tokens_per_bucket": data.get("tokens_per_bucket") or {},
+        })
+    return out
+
+
+def tokenizers(run_dir: str, max_depth: int = 2) -> list[dict]:
+    """Tokenizers trained into the run (a folder with trivium_tokenizer.json) and, when an `eval.json`
+    (`trivium tokenizer eval --json`) lies beside it, bytes per token per bucket."""
+    fs, base = io.fs_and_path(run_dir)
+    base = base.rstrip("/")
+    found = []
+    for depth in range(1, max_depth + 1):
+        found += fs.glob(base + "/*" * depth + "/" + TOKENIZER_CARD)
+    out = []
+    for path in sorted(found):
+        folder = io.unstrip(fs, path[: -len(TOKENIZER_CARD)].rstrip("/"), run_dir)
+        card = _read_json(io.join(folder, TOKENIZER_CARD)) or {}
+        result = _read_json(io.join(folder, TOKENIZER_EVAL))
+        per_bucket = None
+        if result and result.get("tokenizers") and isinstance(result.get("groups"), dict):
+            name = result["tokenizers"][0]["name"]
+            per_bucket = {}
+            for group, g in result["groups"].items():
+                if group == "all" or group.startswith("bucket:"):
+                    t = (g.get("tokenizers") or {}).get(name) or {}
+                    per_bucket[group.removeprefix("bucket:")] = {
+                        "docs": g.get("docs", 0), "bytes": g.get("bytes", 0), "tokens": t.get("tokens", 0),
+                        "bytes_per_token": t.get("bytes_per_token")}
+        out.append({"folder": _rel(run_dir, folder), "vocab_size": card.get("vocab_size"),
+                    "sample_bytes": card.get("sample_bytes"), "compression": per_bucket})
+    return out
+
+
 def collect(run_dir: str, seed: int = 0) -> RunData:
     stages, other, extras = load_stages(run_dir)
     if not stages and not other:
@@ -221,6 +327,9 @@ def collect(run_dir: str, seed: int = 0) -> RunData:
     data.per_source, data.per_lang = per_group(stages)
     data.clusters = cluster_summary(stages)
     data.samples_kept, data.samples_dropped = sample_documents(stages, seed=seed)
+    data.mixture = mixture_stages(run_dir, other)
+    data.packed = packed_folders(extras)
+    data.tokenizers = tokenizers(run_dir)
     return data
 
 
@@ -339,6 +448,9 @@ def build_report(run_dir: str, target: str = "11T", cores: int = 512, bytes_per_
     fun = funnel(data.stages, bytes_per_token)
     thr = throughput(data.stages, default_cores)
     proj = projection(thr, parse_size(target), cores, bytes_per_token) if thr else None
+    # mixture stages and shard manifests have their own sections; the rest (token stores, stats) are listed
+    rest = [r for r in data.other if not r.manifest.stage.startswith(MIX_PREFIX)]
+    side = {k: v for k, v in data.extras.items() if not (isinstance(v, dict) and v.get("kind") == PACKED_KIND)}
     summary = {
         "run_dir": run_dir,
         "funnel": fun,
@@ -347,9 +459,12 @@ def build_report(run_dir: str, target: str = "11T", cores: int = 512, bytes_per_
         "near_duplicates": data.clusters,
         "throughput": thr,
         "projection": proj,
+        "mixture": data.mixture,
+        "packed": data.packed,
+        "tokenizers": data.tokenizers,
         "downstream": [{"folder": r.rel, "stage": r.manifest.stage, "docs_in": r.manifest.docs_in,
-                        "docs_out": r.manifest.docs_out, "extra": r.manifest.extra} for r in data.other],
-        "side_files": sorted(data.extras),
+                        "docs_out": r.manifest.docs_out, "conserved": r.manifest.conserved()} for r in rest],
+        "side_files": sorted(side),
         "samples": {"kept": len(data.samples_kept), "dropped_reasons": len(data.samples_dropped)},
     }
     sections = [
@@ -357,7 +472,10 @@ def build_report(run_dir: str, target: str = "11T", cores: int = 512, bytes_per_
         H.group_section("Per source", "sources", data.per_source),
         H.group_section("Per language", "languages", data.per_lang),
         H.cluster_section(data.clusters) if data.stages else "",
-        H.other_section("Mixture, shards and tokenizer", "downstream", data.other, data.extras),
+        H.mixture_section(data.mixture),
+        H.packing_section(data.packed),
+        H.tokenizer_section(data.tokenizers),
+        H.other_section("Other stages", "downstream", rest, side),
         H.samples_section(data.samples_kept, data.samples_dropped),
         H.throughput_section(thr, proj) if thr else "",
     ]

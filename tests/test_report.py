@@ -70,17 +70,64 @@ def run_dir(tmp_path_factory) -> Path:
                                       domain=["stem", "stem", "commonsense", "code", "stem"]),
            {**rows(["d5"]), "reason": ["near_duplicate"], "disposition": ["dropped"], "dup_cluster": ["d4"]},
            6, {"near_duplicate": 1}, {}, 2000, 0.5)
+    _downstream(run)
     return run
+
+
+HOSTILE_BUCKET = "<b onmouseover=alert(1)>bold</b>"
+
+
+def _downstream(run: Path) -> None:
+    """What `trivium run` / `trivium demo` leave after curate: plan.json, a built mixture stage, a packed folder,
+    a token store and a tokenizer with its eval.json; and a second tokenizer never evaluated."""
+    import json
+
+    from trivium.tokenizer.shards import Shard, ShardFile, ShardManifest
+
+    cells = [{"source": "wiki", "bucket": "stem", "subdomain": "math", "available": 400, "drawn": 600.0},
+             {"source": "web", "bucket": HOSTILE_BUCKET, "subdomain": "x", "available": 500, "drawn": 250.0}]
+    (run / "plan.json").write_text(json.dumps({"recipe": "t", "stages": [{"name": "warm", "cells": cells}]}))
+    mix = run / "mixture" / "01_warm"
+    files = [_part(mix, "part-00000-x.parquet", {"id": ["d0", "d1", "d0"], "text": ["a", "b", "a"]})]
+    write_manifest(str(mix), Manifest(
+        stage="mix:warm", config_hash="h", inputs=["i"], docs_in=3, docs_out=3, files=files, wall_s=1.0,
+        extra={"seq_len": 64, "budget": 850, "tokens": "exact", "tokens|wiki|stem|math": 590,
+               f"tokens|web|{HOSTILE_BUCKET}|x": 260}))
+    store = run / "packed" / "01_warm" / "token_store"
+    files = [_part(store, "part-00000-x.parquet", {"id": ["d0", "d1"], "n_tokens": [590, 260]})]
+    write_manifest(str(store), Manifest(stage="tokenize", config_hash="h", inputs=["i"], docs_in=3, docs_out=2,
+                                        quarantined={"token_out_of_vocab": 1}, files=files, wall_s=1.0))
+    shard = Shard(name="shard-00000-000", samples=14, tokens=850, files=[ShardFile(path="shard-00000-000.bin",
+                                                                                    bytes=3584, sha256="0" * 64)])
+    packed = ShardManifest(format="megatron", seq_len=64, pad_id=0, eos_id=0, tokenizer_sha256="t", vocab_size=512,
+                           token_store=str(store), token_store_fingerprint="f", config_hash="h", seed=0, documents=2,
+                           documents_cut=1, samples=14, tokens=850, padding_tokens=14 * 64 - 850,
+                           padding_fraction=round((14 * 64 - 850) / (14 * 64), 6),
+                           tokens_per_bucket={"stem": 590, HOSTILE_BUCKET: 260}, shards=[shard])
+    (run / "packed" / "01_warm" / "seq_64").mkdir(parents=True)
+    (run / "packed" / "01_warm" / "seq_64" / "_manifest.json").write_text(packed.model_dump_json())
+    for name, evaluated in (("tokenizer", True), ("tokenizer_untested", False)):
+        (run / name).mkdir()
+        (run / name / "trivium_tokenizer.json").write_text(json.dumps({"vocab_size": 512, "sample_bytes": 9000}))
+        if evaluated:
+            groups = {"all": {"docs": 5, "bytes": 9000, "tokenizers": {"t": {"tokens": 3000, "bytes_per_token": 3.0}}},
+                      "bucket:stem": {"docs": 3, "bytes": 5000, "tokenizers": {"t": {"tokens": 2000,
+                                                                                       "bytes_per_token": 2.5}}},
+                      "source:wiki": {"docs": 3, "bytes": 5000, "tokenizers": {"t": {"tokens": 2000,
+                                                                                       "bytes_per_token": 2.5}}}}
+            (run / name / "eval.json").write_text(json.dumps({"tokenizers": [{"name": "t"}], "groups": groups}))
 
 
 class _Page(HTMLParser):
     def __init__(self):
         super().__init__()
         self.tags: list[str] = []
+        self.attrs: set[str] = set()
         self.text: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        self.attrs.update(name for name, _ in attrs)
 
     def handle_data(self, data):
         self.text.append(data)
@@ -124,6 +171,44 @@ def test_report_json_summary(run_dir, tmp_path):
     assert summary["near_duplicates"]["largest"][0] == {"kept": "d4", "size": 2, "sample_ids": ["d5"]}
     # throughput from the manifests: 4000 bytes in 2 s on 2 cores
     assert summary["throughput"][0]["mb_per_s_per_core"] == pytest.approx(0.004 / 2 / 2)
+
+
+def test_report_downstream_sections(run_dir, tmp_path):
+    """Mixture per curriculum stage, packing efficiency and tokens per bucket, tokenizer compression: the numbers
+    of the hand-made manifests, hostile names escaped, a tokenizer without eval.json says so."""
+    import json
+
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--html", str(tmp_path / "r.html"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    (warm,) = summary["mixture"]
+    assert (warm["stage"], warm["rows"], warm["seq_len"], warm["built_tokens"]) == ("warm", 3, 64, 850)
+    assert warm["tokens_per_bucket"] == {HOSTILE_BUCKET: 260, "stem": 590}
+    by_source = {c["source"]: c for c in warm["sources"]}
+    assert by_source["wiki"]["epochs"] == 1.5 and by_source["web"]["epochs"] == 0.5
+    assert (by_source["wiki"]["planned_tokens"], by_source["wiki"]["built_tokens"]) == (600, 590)
+    (packed,) = summary["packed"]
+    assert packed["folder"] == "packed/01_warm/seq_64" and packed["shards"] == 1 and packed["files"] == 1
+    assert packed["efficiency"] == pytest.approx(850 / (14 * 64), abs=1e-6)
+    assert packed["tokens_per_bucket"]["stem"] == 590
+    tokenizers = {t["folder"]: t for t in summary["tokenizers"]}
+    assert tokenizers["tokenizer"]["compression"]["stem"]["bytes_per_token"] == 2.5
+    assert set(tokenizers["tokenizer"]["compression"]) == {"all", "stem"}
+    assert tokenizers["tokenizer_untested"]["compression"] is None
+    # the token store is an ordinary stage, shown (and checked for conservation) among the others
+    assert [(d["folder"], d["conserved"]) for d in summary["downstream"]] == [("packed/01_warm/token_store", True)]
+    page = (tmp_path / "r.html").read_text()
+    parser = _Page()
+    parser.feed(page)
+    text = " ".join(" ".join(parser.text).split())
+    assert not any(a.startswith("on") for a in parser.attrs)  # the hostile bucket name made no element
+    assert "&lt;b onmouseover=alert(1)&gt;bold&lt;/b&gt;" in page
+    for heading in ("Mixture", "Packed shards", "Tokenizer", "Other stages"):
+        assert heading in parser.text
+    assert "warm 3 64 850 850 exact" in text  # the stage row: rows, seq_len, budget, built tokens
+    assert "94.87%" in text  # 850 / 896
+    assert "stem 3 5,000 2,000 2.500" in text
+    assert "compression not measured" in text
 
 
 def test_projection_hand_computed():
