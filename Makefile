@@ -24,7 +24,7 @@ demo: setup check-java
 test: setup check-java
 	$(BIN)/python -m pytest -q
 
-# Rebuild the shipped default domain and quality models (mixtures/models/) from ../shared/corpus;
+# Rebuild the shipped default models (mixtures/models/domain.ftz, filters/models/quality.ftz) from ../shared/corpus;
 # byte-identical on every run (one fastText thread, fixed seeds).
 CORPUS ?= ../shared/corpus
 models: setup
