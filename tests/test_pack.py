@@ -7,6 +7,7 @@ import json
 import os
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -83,6 +84,19 @@ def shard_pieces(folder: str) -> tuple[dict[int, list[tuple[int, np.ndarray]]], 
     return pieces, padding
 
 
+def _pack_cli(args: list[str]) -> SimpleNamespace:
+    """`trivium pack ... --json`, its summary read back like pack_stage's outcome."""
+    from trivium.flows.cli import app
+    from trivium.tokenizer.shards import ShardManifest
+
+    result = CliRunner().invoke(app, ["pack", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    packed = ShardManifest.model_validate_json((Path(summary["packed"]) / "_manifest.json").read_text())
+    assert summary["samples"] == packed.samples and summary["padding_fraction"] == packed.padding_fraction
+    return SimpleNamespace(tokenized=summary["tokenized"], packed=packed, packed_dir=summary["packed"])
+
+
 @pytest.fixture(scope="module")
 def packed(spark, tmp_path_factory):
     from trivium.flows.pack import pack_stage
@@ -96,7 +110,8 @@ def packed(spark, tmp_path_factory):
     docs[5]["loss_spans"] = [{"start": 39, "end": len(docs[5]["text"])}]
     stage = write_stage(root / "mix", docs, seq_len=256)
     first = pack_stage(spark, str(tok_dir), str(stage), str(root / "out"), None, "both", shard_bytes=64 * 1024)
-    second = pack_stage(spark, str(tok_dir), str(stage), str(root / "out"), 1024, "both", shard_bytes=64 * 1024)
+    second = _pack_cli(["--tokenizer", str(tok_dir), "--input", str(stage), "--output", str(root / "out"),
+                        "--seq-len", "1024", "--shard-size", "64KiB"])
     return {"root": root, "tok": tok_dir, "docs": docs, "stage": stage, "first": first, "second": second}
 
 
