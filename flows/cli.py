@@ -79,9 +79,10 @@ def select_stages(config, only: str | None, until: str | None):
 def run_curation(inputs: list[str], output: str, config_file: Path | None, master: str | None, force: bool,
                  as_json: bool, title: str, input_format: str | None = None, allow_empty: bool = False,
                  debug: bool = False, sets: list[str] | None = None, only: str | None = None,
-                 until: str | None = None, verbose: bool = True) -> list[dict]:
+                 until: str | None = None, verbose: bool = True, report: bool = True) -> list[dict]:
     """Check config, inputs and output before anything starts (one line, exit 2, on a problem);
-    answer a fully committed run from its manifests; otherwise start Spark and run the flow."""
+    answer a fully committed run from its manifests; otherwise start Spark and run the flow;
+    write OUTPUT/report.html at the end (unless `report` is False)."""
     from trivium.flows import io
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.preflight import InputError, check_output, committed_run, plan_inputs
@@ -151,6 +152,10 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
             out.print(line, markup=False, highlight=False)
     if stop_at and not as_json:
         out.print(f"stopped after {stop_at} (--{'only' if only else 'until'})", markup=False, highlight=False)
+    if report:
+        from trivium.flows.cli_report import write_run_report
+
+        write_run_report(output, quiet=as_json)
     return summaries
 
 
@@ -186,21 +191,39 @@ def demo(
     output: Path = typer.Option(Path("trivium-demo"), "--output", "-o", help="where inputs and outputs go"),
     max_mb: float = typer.Option(6.0, "--max-mb", help="approximate size of the assembled sample"),
     master: str | None = typer.Option(None, "--master", help="Spark master URL (default local[*])"),
-    as_json: bool = typer.Option(False, "--json", help="print the per-stage summary as one JSON object"),
 ) -> None:
-    """Run `curate` end to end on a sample built from text shipped with the installed Python and packages."""
-    from trivium.flows.demo import assemble_sample
+    """The whole main job on a sample built from text shipped with the installed Python and packages:
+    curate (shipped default models) -> tokenizer -> token stats -> mixture plan and build -> packed shards -> report."""
+    from trivium.flows import demo as D
 
     output = output.resolve()
-    counts = assemble_sample(output / "input", max_mb)
-    if not as_json:
-        out.print(f"assembled {sum(counts.values()):,} documents from {len(counts)} sources under "
-                  f"{literal(output / 'input')}")
-    run_curation([str(output / "input")], str(output / "curated"), None, master, False, as_json,
-                 title="trivium demo")
-    if not as_json:
-        out.print(f"outputs: {literal(output / 'curated')} (one folder per stage: Parquet parts, rejects/, "
-                  "_manifest.json)")
+    say = lambda line: out.print(line, markup=False, highlight=False)  # noqa: E731
+    counts = D.assemble_sample(output / "input", max_mb)
+    say(f"sample: {sum(counts.values()):,} documents from {len(counts)} sources under {output / 'input'}")
+    for line in D.model_lines():
+        say(line)
+    summaries = run_curation([str(output / "input")], str(output / "curated"), None, master, False, False,
+                             title="trivium demo: curate", verbose=False, report=False)
+    curated = summaries[-1]["dir"]
+    say(f"tokenizer: training a {D.DEMO_VOCAB:,}-id BPE on {curated}")
+    try:
+        tok = D.train_demo_tokenizer(curated, str(output / "tokenizer"))
+    except (ValueError, FileNotFoundError) as e:
+        fail(f"tokenizer: training failed: {cause_line(e)}", code=1)
+    say(f"tokenizer: {tok['report'].get('learned_merges', '?')} merges in {tok['report'].get('wall_s', '?')} s -> "
+        f"{output / 'tokenizer'}" + ("" if tok["eval"] else " (compression not measured: no held-out documents)"))
+    say(f"trivium run {D.DEMO_RECIPE} --curated {curated} --tokenizer {output / 'tokenizer'} --solve -o {output}")
+    from trivium.flows.cli_mix import run_cmd
+
+    run_cmd(D.DEMO_RECIPE, str(output), inputs=[], config=None, curated=curated, solve=True, what_if=[], scale=None,
+            master=master, force=False, as_json=False, tokenizer=str(output / "tokenizer"))
+    shards = D.shard_folders(str(output))
+    report_file = output / "report.html"
+    say(f"demo done under {output}:")
+    say(f"  report: {report_file}" if report_file.exists() else "  report: NOT written (see the warning above)")
+    say(f"  shards: {len(shards)} packed folders" if shards else "  shards: NONE written (see pack above)")
+    for folder in shards:
+        say(f"    {output / folder}")
 
 
 @app.command()

@@ -240,12 +240,14 @@ def run_cmd(
     master: str | None = typer.Option(None, "--master", help="Spark master URL (default local[*])"),
     force: bool = typer.Option(False, "--force", help="re-run every step even when manifests match"),
     as_json: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="exact token counts and packing with this tokenizer (default: the recipe's)"),
 ) -> None:
-    """One Prefect flow: curate -> stats -> plan -> build -> pack; unchanged steps are skipped by their manifests."""
+    """One Prefect flow: curate -> stats -> plan -> build -> pack; unchanged steps are skipped by their manifests.
+    Writes OUTPUT/report.html at the end."""
     from trivium.flows.config import ConfigError, load_config
     from trivium.flows.run import curate_config_of, run_flow
 
-    recipe = _recipe(recipe_path, what_if, scale)
+    recipe = _recipe(recipe_path, what_if, scale, tokenizer=tokenizer)
     try:
         cfg = load_config(config) if config else curate_config_of(recipe)
     except (ConfigError, OSError) as e:
@@ -261,6 +263,9 @@ def run_cmd(
                                solve_plan=solve, force=force)
     except _mix_errors() as e:
         _fail(str(e))
+    from trivium.flows.cli_report import write_run_report
+
+    summary["report"] = write_run_report(output, quiet=True)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=1) + "\n")
         return
@@ -273,3 +278,5 @@ def run_cmd(
         _out.print(f"build {b['stage']}: {b['rows']:,} rows, {b['tokens']:,} tokens, seq_len {b['seq_len']:,}"
                    f"{' (reused)' if b['skipped'] else ''} -> {b['dir']}")
     _out.print(f"pack: {summary['pack']['status']}")
+    if summary["report"]:
+        _out.print(f"report: {summary['report']}")

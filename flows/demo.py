@@ -86,17 +86,88 @@ def _damaged(folder: Path) -> None:
     (folder / "empty.jsonl").write_bytes(b"")
 
 
+def _capped(rows: list[dict], limit_bytes: int) -> list[dict]:
+    """The first rows whose texts fit in `limit_bytes` (a venv's licences alone can be megabytes)."""
+    out, total = [], 0
+    for r in rows:
+        total += len(r["text"])
+        if total > limit_bytes:
+            break
+        out.append(r)
+    return out
+
+
 def assemble_sample(folder: Path, max_mb: float = 6.0) -> dict[str, int]:
-    """Write the demo's input sources under `folder`; returns documents per source."""
+    """Write the demo's input sources under `folder` (about `max_mb` MB of text); returns documents per source."""
     budget = int(max_mb * 1e6)
     descriptions, licences = package_texts()
     sources = {
         "stdlib_code": stdlib_code(budget // 3),
         "stdlib_docs": stdlib_docstrings(budget // 4),
-        "package_readmes": descriptions,
-        "licences": licences,
+        "package_readmes": _capped(descriptions, budget // 4),
+        "licences": _capped(licences, budget // 6),
     }
     for source, rows in sources.items():
         _write(folder / source / "part-00000.jsonl.gz", rows, source)
     _damaged(folder / "damaged")
     return {k: len(v) for k, v in sources.items()}
+
+
+# ---- the chain: curate -> tokenizer -> stats -> plan -> build -> pack -> report ------------------
+
+DEMO_RECIPE = "demo"  # mixtures/recipes/demo.yaml: the reference curriculum, sized for this sample
+DEMO_VOCAB = 2048  # 256 special ids + 256 bytes + 1,536 merges: trains in seconds
+DEMO_HOLDOUT = 0.1  # documents kept out of the tokenizer's training, for its compression figures
+
+
+def model_lines() -> list[str]:
+    """Which classifiers curate will use: the shipped defaults, or a plain statement that one is missing."""
+    from trivium.mixtures.default_models import default_model
+
+    lines = []
+    for task in ("domain", "quality"):
+        path = default_model(task)
+        lines.append(f"{task} model: shipped default {path}" if path else
+                     f"{task} model: NOT AVAILABLE in this installation (no shipped {task}.ftz): "
+                     f"the {task} stage passes documents through unscored")
+    return lines
+
+
+def stage_files(stage_dir: str) -> list[str]:
+    """The part files a committed stage lists (never its rejects/)."""
+    from trivium.flows import io
+    from trivium.flows.manifest import read_manifest
+
+    m = read_manifest(stage_dir)
+    if m is None:
+        raise FileNotFoundError(f"no committed stage in {stage_dir}")
+    return [io.join(stage_dir, f.path) for f in m.files]
+
+
+def train_demo_tokenizer(curated: str, output: str, vocab_size: int = DEMO_VOCAB, seed: int = 0) -> dict:
+    """A small BPE on the curated documents (a held-out tenth excepted), exported to `output`, and its
+    compression per bucket on the held-out tenth written to `output/eval.json` (read by the report)."""
+    from trivium.tokenizer.evaluate import evaluate, load_eval_tokenizer, select_eval_documents
+    from trivium.tokenizer.export import export_tokenizer
+    from trivium.tokenizer.sample import SampleSpec
+    from trivium.tokenizer.train import TrainConfig, train_tokenizer
+
+    files = stage_files(curated)
+    spec = SampleSpec(seed=seed, holdout=DEMO_HOLDOUT)
+    tok, report = train_tokenizer(files, spec, TrainConfig(vocab_size=vocab_size, workers=1))
+    report["output"] = output
+    export_tokenizer(tok, output, vocab_size=vocab_size, report=report)
+    docs = select_eval_documents(files, split="heldout", spec=spec)
+    result = evaluate(docs, [load_eval_tokenizer(output)]) if docs else None
+    if result is not None:
+        result["split"] = "heldout"
+        Path(output, "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    return {"report": report, "eval": result}
+
+
+def shard_folders(run_dir: str) -> list[str]:
+    """Packed folders (a shard manifest) under the run, for the closing message."""
+    from trivium.flows.run_report import packed_folders, load_stages
+
+    _, _, extras = load_stages(run_dir)
+    return [f["folder"] for f in packed_folders(extras)]
