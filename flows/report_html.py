@@ -68,15 +68,15 @@ def histogram(counts: list[int], labels: list[str] | None = None, width: int = 1
     return f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">{"".join(cols)}</svg>'
 
 
-def stacked_bar(parts: dict[str, float], width: int = 240, height: int = 16) -> str:
-    """One bar split by share, a colour per part, with a legend."""
+def stacked_bar(parts: dict[str, float], width: int = 240, height: int = 16, names: list[str] | None = None) -> str:
+    """One bar split by share, a colour per part, with a legend; `names` fixes each part's colour across bars."""
     total = sum(parts.values())
     if not total:
         return '<span class="note">-</span>'
     x, rects, legend = 0.0, [], []
     for i, (name, value) in enumerate(parts.items()):
         w = width * value / total
-        colour = PALETTE[i % len(PALETTE)]
+        colour = PALETTE[(names.index(name) if names and name in names else i) % len(PALETTE)]
         rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{colour}">'
                      f'<title>{esc(name)}: {esc(num(value))}</title></rect>')
         legend.append(f'<span style="color:{colour}">■</span> {esc(name)} {value / total:.0%}')
@@ -205,13 +205,16 @@ def mixture_section(stages: list[dict]) -> str:
                 "(`trivium run` or `trivium mix build` writes one)</p>")
     parts = ["<h2 id='mixture'>Mixture</h2><p>Tokens per bucket in each curriculum stage as built (counted while "
              "building); epochs = planned tokens / tokens available.</p>"]
+    buckets = sorted({b for s in stages for b in s["tokens_per_bucket"]})
     head = []
     for s in stages:
+        most = max((c for c in s["sources"] if c["epochs"] is not None), key=lambda c: c["epochs"], default=None)
         head.append([esc(s["stage"]), num(s["rows"]), esc(num(s["seq_len"]) if s["seq_len"] else "-"),
                      esc(num(s["budget"]) if s["budget"] is not None else "-"), num(s["built_tokens"]),
-                     esc(s["tokens"]), stacked_bar(s["tokens_per_bucket"], width=320)])
-    parts.append(table(["stage", "rows", "seq_len", "budget", "built tokens", "token counts", "tokens per bucket"],
-                       head, {1, 2, 3, 4}))
+                     esc(s["tokens"]), f"{most['epochs']:.2f} ({esc(most['source'])})" if most else "-",
+                     stacked_bar(s["tokens_per_bucket"], width=320, names=buckets)])
+    parts.append(table(["stage", "rows", "seq_len", "budget", "built tokens", "token counts", "most epochs (source)",
+                        "tokens per bucket"], head, {1, 2, 3, 4}))
     for s in stages:
         rows = [[esc(c["source"]), num(c["available_tokens"]), num(c["planned_tokens"]), num(c["built_tokens"]),
                  f"{c['epochs']:.2f}" if c["epochs"] is not None else "-"] for c in s["sources"]]
@@ -224,9 +227,11 @@ def mixture_section(stages: list[dict]) -> str:
 def packing_section(folders: list[dict]) -> str:
     if not folders:
         return "<h2 id='packing'>Packed shards</h2><p class='note'>no packed shards in this run</p>"
+    buckets = sorted({b for f in folders for b in f["tokens_per_bucket"]})
     rows = [[esc(f["folder"]), esc(num(f["seq_len"])), num(f["shards"]), num(f["samples"]), num(f["tokens"]),
              num(f["padding_tokens"]), f"{f['efficiency']:.2%}" if f["efficiency"] is not None else "-",
-             f"{num(f['documents'])} ({num(f['documents_cut'])} cut)", stacked_bar(f["tokens_per_bucket"], width=240)]
+             f"{num(f['documents'])} ({num(f['documents_cut'])} cut)",
+             stacked_bar(f["tokens_per_bucket"], width=240, names=buckets)]
             for f in folders]
     return ("<h2 id='packing'>Packed shards</h2><p>Efficiency = non-padding tokens / (samples × seq_len).</p>"
             + bar_chart([(f["folder"], f["efficiency"] or 0.0) for f in folders])

@@ -205,7 +205,7 @@ def test_report_downstream_sections(run_dir, tmp_path):
     assert "&lt;b onmouseover=alert(1)&gt;bold&lt;/b&gt;" in page
     for heading in ("Mixture", "Packed shards", "Tokenizer", "Other stages"):
         assert heading in parser.text
-    assert "warm 3 64 850 850 exact" in text  # the stage row: rows, seq_len, budget, built tokens
+    assert "warm 3 64 850 850 exact 1.50 (wiki)" in text  # rows, seq_len, budget, built tokens, most epochs
     assert "94.87%" in text  # 850 / 896
     assert "stem 3 5,000 2,000 2.500" in text
     assert "compression not measured" in text
