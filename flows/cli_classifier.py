@@ -24,7 +24,7 @@ from trivium.flows.console import out as _out
 
 classifier_app = typer.Typer(
     name="classifier",
-    help="Train and evaluate the fastText domain (commonsense/stem/code/agentic) and quality classifiers.",
+    help="Train and evaluate the fastText domain (commonsense/stem/code/agentic/noise) and quality classifiers.",
     no_args_is_help=True,
 )
 
@@ -42,16 +42,6 @@ def _confusion_table(report: dict, title: str) -> Table:
     for lab, row in zip(report["labels"], report["confusion"]):
         table.add_row(lab, *[f"{v:,}" for v in row], f"{report['per_label'][lab]['recall']:.3f}")
     return table
-
-
-def _evaluate(task: str, model: str, examples) -> dict:
-    if task == "quality":
-        from trivium.filters.quality_model import evaluate_quality
-
-        return evaluate_quality(model, examples)
-    from trivium.mixtures.domain import evaluate_domain
-
-    return evaluate_domain(model, examples)
 
 
 def _print_report(report: dict) -> None:
@@ -108,6 +98,7 @@ def train(
     """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from trivium.filters.fasttext_text import TrainParams, read_card
+    from trivium.mixtures.default_models import evaluate as score_model
     from trivium.mixtures.seed import labelled_examples, seed_examples, write_labelled
     from trivium.mixtures.stem_prose import StemProseRule
 
@@ -164,7 +155,7 @@ def train(
         evaluation = None
         if held_ex:
             progress.update(step, description=f"evaluating on {len(held_ex):,} held-out documents")
-            evaluation = _evaluate(task, str(output), held_ex)
+            evaluation = score_model(task, str(output), held_ex)
             if holdout_output:
                 write_labelled(held_ex, str(holdout_output))
     if evaluation is not None:  # the held-out scores join the card
@@ -224,6 +215,7 @@ def evaluate(
 ) -> None:
     """Accuracy, macro-F1 and the confusion matrix of a model on labelled documents."""
     from trivium.filters.fasttext_text import read_card
+    from trivium.mixtures.default_models import evaluate as score_model
     from trivium.mixtures.seed import labelled_examples
 
     if not model.exists():
@@ -235,7 +227,7 @@ def evaluate(
     examples = labelled_examples([str(p) for p in inputs])
     if not examples:
         _fail("no labelled rows (need a `label` column and `text` or `messages`)")
-    report = _evaluate(task, str(model), examples)
+    report = score_model(task, str(model), examples)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     else:

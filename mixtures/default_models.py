@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from trivium.filters.fasttext_text import Example, TrainParams, read_card, write_card
 
@@ -44,7 +44,6 @@ class DefaultModel:
     max_per_source: int = 2000
     stem_prose: bool = False
     zh_negatives: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 DEFAULTS = {
