@@ -1,7 +1,8 @@
 """`trivium demo`: a small multi-domain sample assembled from text that ships with the installed
 Python (stdlib modules and docstrings, packages' descriptions and licences), so the demo runs
 on a fresh machine with no corpus and no network. Licences repeat across packages, which gives
-real exact duplicates; a few damaged records show the quarantine.
+real exact duplicates; a few damaged records show the quarantine. The rest of the module is the
+demo's chain after curate: the small tokenizer (with its held-out compression) and the closing summary.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def train_demo_tokenizer(curated: str, output: str, vocab_size: int = DEMO_VOCAB
 
 def shard_folders(run_dir: str) -> list[str]:
     """Packed folders (a shard manifest) under the run, for the closing message."""
-    from trivium.flows.run_report import packed_folders, load_stages
+    from trivium.flows.run_report import load_stages, packed_folders
 
     _, _, extras = load_stages(run_dir)
     return [f["folder"] for f in packed_folders(extras)]
