@@ -911,7 +911,6 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
     lte = np.empty(maxlen + 1, np.int64)
     suf_s = np.empty(maxlen + 1, np.int64)
     suf_e = np.empty(maxlen + 1, np.int64)
-    th = np.empty(maxlen + 1, np.uint64)  # token hashes
     cum = np.empty(maxlen + 2, np.int64)  # cumulative token lengths
     ph = np.empty(maxlen + 2, np.uint64)  # prefix hash over token hashes
     pc = np.empty(maxlen + 2, np.uint64)  # prefix hash over token characters
@@ -1020,7 +1019,6 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
             for k in range(n_stop):
                 if stop_hash[k] == h:
                     stop_seen[k] = True
-            th[t] = h
             cum[t + 1] = cum[t] + e - s
             ph[t + 1] = ph[t] * np.uint64(0x9E3779B97F4A7C15) + h
         # prefix hash over the concatenated token characters (datatrove joins dup n-grams with "")
