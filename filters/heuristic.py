@@ -370,7 +370,7 @@ def plan_profile(profile: str, specs: list[FilterSpec], line_punct_min_lines: in
 STAT_COLUMNS = tuple(f"hf_{s}" for s in STATS) + tuple(f"hf_top_{n}_gram" for n in TOP_N) + tuple(
     f"hf_dup_{n}_gram" for n in DUP_N
 )
-INT_STATS = {"hf_chars", "hf_words", "hf_non_symbol_words", "hf_stop_words", "hf_c4_sentences"}
+INT_STATS = {"hf_chars", "hf_words", "hf_non_symbol_words", "hf_stop_words", "hf_c4_sentences", "hf_lines"}
 
 
 def stat_rows(stats: TextStats) -> np.ndarray:

@@ -228,7 +228,10 @@ def demo(
 
 @app.command()
 def stages() -> None:
-    """List the curation stages in the order documents flow through them."""
+    """List the curation stages in the order documents flow through them.
+
+    Example: trivium stages
+    """
     from trivium.flows.stages import STAGES
 
     out.print("ingest: JSONL(.gz|.zst) / Parquet / WARC / HTML readers (web pages: main-text extraction), bad input quarantined")

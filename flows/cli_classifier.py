@@ -95,7 +95,10 @@ def train(
                                                  "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),
     as_json: bool = typer.Option(False, "--json", help="print the model card as JSON"),
 ) -> None:
-    """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket)."""
+    """Train a fastText classifier from labelled files or from seed sources (label = the source's bucket).
+
+    Example: trivium classifier train --seed-sources ../shared/corpus/sources.json --output models/domain.bin
+    """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from trivium.filters.fasttext_text import TrainParams, read_card
     from trivium.mixtures.default_models import evaluate as score_model
@@ -213,7 +216,10 @@ def evaluate(
     task: str | None = typer.Option(None, "--task", help="domain or quality (default: from the model's card)"),
     as_json: bool = typer.Option(False, "--json", help="print the report (accuracy, macro-F1, confusion) as JSON"),
 ) -> None:
-    """Accuracy, macro-F1 and the confusion matrix of a model on labelled documents."""
+    """Accuracy, macro-F1 and the confusion matrix of a model on labelled documents.
+
+    Example: trivium classifier eval --model models/domain.bin --input labelled.jsonl.gz --json
+    """
     from trivium.filters.fasttext_text import read_card
     from trivium.mixtures.default_models import evaluate as score_model
     from trivium.mixtures.seed import labelled_examples

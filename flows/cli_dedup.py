@@ -50,7 +50,10 @@ def dedup(
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="run even when an input matches no files")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks instead of one-line errors")] = False,
 ) -> None:
-    """Near-duplicate removal alone: MinHash LSH + connected components, one document kept per cluster."""
+    """Near-duplicate removal alone: MinHash LSH + connected components, one document kept per cluster.
+
+    Example: trivium dedup --input runs/r1/03_exact_dedup --output runs/nd --threshold 0.8
+    """
     from pydantic import ValidationError
     from trivium.flows import io
     from trivium.flows.config import ConfigError, load_config

@@ -26,7 +26,10 @@ def pack(
     force: Annotated[bool, typer.Option("--force", help="tokenize and pack again even when the manifests match")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as one JSON object")] = False,
 ) -> None:
-    """Tokenize once into a token store, then best-fit-decreasing pack into Megatron and/or trivium shards."""
+    """Tokenize once into a token store, then best-fit-decreasing pack into Megatron and/or trivium shards.
+
+    Example: trivium pack --tokenizer tok/ --input runs/r1/mixture/01_stem --seq-len 8192 --output shards/
+    """
     from trivium.flows.cli_tokenizer import parse_size
     from trivium.flows.pack import pack_stage, parse_pack_config
 

@@ -126,7 +126,10 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print the training report as JSON on stdout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
-    """Train the byte-level BPE on a weighted sample and export it (tokenizers + transformers loadable)."""
+    """Train the byte-level BPE on a weighted sample and export it (tokenizers + transformers loadable).
+
+    Example: trivium tokenizer train --preset youtu --base ../shared/tokenizers/o200k_base.tiktoken -i corpus/ -o tok/
+    """
     from trivium.tokenizer.export import export_tokenizer
     from trivium.tokenizer.presets import resolve
     from trivium.tokenizer.sample import SampleSpec, discover_files, fold_sources, parse_weights
@@ -218,7 +221,10 @@ def evaluate_cmd(
     html_out: Path | None = typer.Option(None, "--html", help="write a bar chart as a self-contained HTML file"),
     as_json: bool = typer.Option(False, "--json", help="print all results as JSON on stdout"),
 ) -> None:
-    """Bytes/characters per token, tokens per word and round-trip exactness per bucket and source."""
+    """Bytes/characters per token, tokens per word and round-trip exactness per bucket and source.
+
+    Example: trivium tokenizer eval -t tok/ --baseline ../shared/tokenizers/llama3.tiktoken -i corpus/
+    """
     from trivium.tokenizer.evaluate import (
         SPLITS,
         combine_results,
