@@ -7,14 +7,14 @@ ids do not fit uint16) followed by `<|end_of_text|>`. Read as an Arrow binary co
 is literally one flat uint32 array plus per-document offsets (`StoreArrays`), with no copy.
 `loss_spans` are half-open token positions that count toward the loss; null means all of them.
 
-Encoding runs over Arrow batches with the `tokenizers` batch encoder; rows it cannot encode get
-a quarantine reason instead of an exception.
+Encoding runs over Arrow batches with the exact tiktoken twin of the tokenizer (`fast_encode`: the
+same ids, several times faster) and the `tokenizers` batch encoder for whatever the twin cannot
+vouch for; rows that cannot be encoded get a quarantine reason instead of an exception.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import posixpath
 from dataclasses import dataclass
@@ -52,6 +52,15 @@ class TokenizerSpec:
 
     def load(self):
         return _cached_tokenizer(self.json, self.sha256)
+
+    def fast_encoder(self):
+        """The exact tiktoken twin of the tokenizer (`fast_encode`), or None where it cannot be exact."""
+        if self.sha256 not in _FAST:
+            from .fast_encode import FastEncoder
+
+            _FAST.clear()
+            _FAST[self.sha256] = FastEncoder.build(self.load(), self.json)
+        return _FAST[self.sha256]
 
 
 def read_tokenizer_dir(path: str, eos_token: str | None = None) -> TokenizerSpec:
@@ -91,6 +100,7 @@ def _json_field(fs, path: str, key: str):
 
 
 _TOKENIZERS: dict[str, object] = {}
+_FAST: dict[str, object] = {}
 
 
 def _cached_tokenizer(text: str, sha: str):
@@ -140,8 +150,13 @@ def encode_batch(spec: TokenizerSpec, batch: pa.RecordBatch) -> tuple[pa.RecordB
     ids: list[list[int] | None] = [None] * n
     token_spans: list[list[tuple[int, int]] | None] = [None] * n
     if plain:
-        for i, e in zip(plain, tok.encode_batch_fast([texts[i] for i in plain], add_special_tokens=False)):
-            ids[i] = e.ids
+        fast = spec.fast_encoder()
+        got = fast.encode([texts[i] for i in plain]) if fast is not None else [None] * len(plain)
+        rest = [k for k, g in enumerate(got) if g is None]  # what the fast encoder cannot vouch for
+        for k, e in zip(rest, tok.encode_batch_fast([texts[plain[k]] for k in rest], add_special_tokens=False)):
+            got[k] = e.ids
+        for i, g in zip(plain, got):
+            ids[i] = g
     if spanned:  # offsets cost time: only documents with loss spans pay for them
         for i, e in zip(spanned, tok.encode_batch([texts[i] for i in spanned], add_special_tokens=False)):
             ids[i] = e.ids
@@ -154,9 +169,9 @@ def encode_batch(spec: TokenizerSpec, batch: pa.RecordBatch) -> tuple[pa.RecordB
     for i in range(n):
         if ids[i] is not None:
             lengths[i] = len(ids[i]) + 1
-    eos = [spec.eos_id]
-    runs = [run for i in range(n) if ids[i] is not None for run in (ids[i], eos)]
-    flat = np.fromiter(itertools.chain.from_iterable(runs), dtype=np.int64, count=int(lengths.sum()))
+    eos = np.array([spec.eos_id], dtype=np.int64)
+    runs = [np.asarray(run, dtype=np.int64) for i in range(n) if ids[i] is not None for run in (ids[i], eos)]
+    flat = np.concatenate(runs) if runs else np.zeros(0, np.int64)
     if flat.size:
         offs = np.concatenate([[0], np.cumsum(lengths)])
         too_big = np.maximum.reduceat(flat, offs[:-1][lengths > 0]) >= spec.vocab_size
