@@ -1,7 +1,7 @@
 """Read packed shards for training: memory-mapped, globally shuffled, sharded by rank, resumable.
 
 `PackedDataset(folder, seed=, rank=, world_size=)` yields `Sample(tokens, cu_seqlens,
-position_ids, loss_mask)` per packed sample of a folder written by `trivium pack` (trivium or
+position_ids, loss_mask)` (the last two built on first access) per packed sample of a folder written by `trivium pack` (trivium or
 both formats). The order of epoch `e` is one permutation of every sample, drawn from
 `(seed, e)`; rank `r` of `w` takes positions `r, r + w, r + 2w, ...` of it, so the ranks see
 disjoint samples whose union is the epoch (`drop_last=True` trims the epoch so every rank gets
@@ -17,7 +17,6 @@ import bisect
 import io as _io
 import posixpath
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -27,34 +26,61 @@ from .shards import ShardManifest
 MANIFEST_NAME = "_manifest.json"
 
 
-class Sample(NamedTuple):
-    tokens: np.ndarray  # int32 [seq_len]
-    cu_seqlens: np.ndarray  # int32 [segments + 1]: 0, end of segment 1, ..., seq_len (padding is a segment)
-    position_ids: np.ndarray  # int32 [seq_len], 0 at the start of every document piece
-    loss_mask: np.ndarray  # bool [seq_len], False on padding and outside loss spans
+class Sample:
+    """One packed sample: `tokens` (int32 [seq_len]) and `cu_seqlens` (int32 [segments + 1]: 0, end of
+    segment 1, ..., seq_len; padding is a segment) are read when the sample is; `position_ids` (int32
+    [seq_len], 0 at the start of every document piece) and `loss_mask` (bool [seq_len], False on
+    padding and outside loss spans) are built on first access and kept, so a step that derives them
+    on the device does not pay for them here. Unpacks like the 4-tuple it stands for."""
+
+    __slots__ = ("tokens", "cu_seqlens", "_loss", "_pos", "_mask")
+    _fields = ("tokens", "cu_seqlens", "position_ids", "loss_mask")
+
+    def __init__(self, tokens: np.ndarray, cu_seqlens: np.ndarray, loss_ranges: np.ndarray):
+        self.tokens, self.cu_seqlens, self._loss = tokens, cu_seqlens, loss_ranges
+        self._pos = self._mask = None
+
+    @property
+    def position_ids(self) -> np.ndarray:
+        if self._pos is None:
+            self._pos = _positions(self.cu_seqlens, len(self.tokens))
+        return self._pos
+
+    @property
+    def loss_mask(self) -> np.ndarray:
+        if self._mask is None:
+            self._mask = _mask(self._loss, len(self.tokens))
+        return self._mask
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.tokens, self.cu_seqlens, self.position_ids, self.loss_mask))
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, k):
+        return tuple(self)[k]
 
 
 @nb.njit(cache=True)
-def _fields(j, seq_len, seg_offsets, seg_lens, loss_offsets, loss_ranges):
-    """cu_seqlens, position_ids and the loss mask of sample j in one call. Unsigned indices: with no
-    negative index to wrap around, the position loop vectorises."""
-    a, b = seg_offsets[j], seg_offsets[j + 1]
-    n_all = nb.uint64(seq_len)
-    pos = np.empty(n_all, dtype=np.int32)
-    mask = np.zeros(n_all, dtype=np.bool_)
-    cu = np.zeros(b - a + 1, dtype=np.int32)
-    p = nb.uint64(0)
-    for s in range(a, b):
-        n = nb.uint64(seg_lens[s])
+def _positions(cu, seq_len):
+    """0, 1, ... restarting at every segment. Unsigned indices: with no negative index to wrap around,
+    the loop vectorises."""
+    pos = np.empty(nb.uint64(seq_len), dtype=np.int32)
+    for s in range(len(cu) - 1):
+        a, n = nb.uint64(cu[s]), nb.uint64(cu[s + 1] - cu[s])
         v = np.int32(0)
         for t in range(n):
-            pos[p + nb.uint64(t)] = v
+            pos[a + nb.uint64(t)] = v
             v += np.int32(1)
-        p += n
-        cu[s - a + 1] = p
-    for r in range(loss_offsets[j], loss_offsets[j + 1]):
-        mask[loss_ranges[r, 0] : loss_ranges[r, 1]] = True
-    return cu, pos, mask
+    return pos
+
+
+def _mask(loss_ranges: np.ndarray, seq_len: int) -> np.ndarray:
+    mask = np.zeros(seq_len, dtype=np.bool_)
+    for a, b in loss_ranges.tolist():
+        mask[a:b] = True
+    return mask
 
 
 class _ShardReader:
@@ -73,6 +99,13 @@ class _ShardReader:
             self.loss_ranges = z["loss_ranges"]
             self.seg_doc = z["seg_doc"]
             self.seg_start = z["seg_start"]
+        # every sample's cu_seqlens side by side (sample j: cu_flat[seg_offsets[j] + j : seg_offsets[j + 1] + j + 1]),
+        # so reading one is a slice, not a loop over its segments
+        n, starts = len(self.seg_offsets) - 1, self.seg_offsets[:-1].astype(np.int64)
+        ends = np.cumsum(self.seg_lens, dtype=np.int64)
+        ends -= np.repeat(np.concatenate([[0], ends])[starts], np.diff(self.seg_offsets))
+        self.cu_flat = np.zeros(len(self.seg_lens) + n, dtype=np.int32)
+        self.cu_flat[np.arange(len(self.seg_lens)) + np.repeat(np.arange(n), np.diff(self.seg_offsets)) + 1] = ends
         self.seq_len = seq_len
         self.bin_path = f"{folder}/{name}.bin"
         self.fs = fs
@@ -91,8 +124,9 @@ class _ShardReader:
                 self._remote = self.fs.open(self.bin_path, "rb", block_size=max(1 << 22, 4 * L), cache_type="readahead")
             self._remote.seek(j * L * 4)
             src, base = np.frombuffer(self._remote.read(L * 4), dtype="<i4"), 0
-        cu, pos, mask = _fields(j, L, self.seg_offsets, self.seg_lens, self.loss_offsets, self.loss_ranges)
-        return Sample(src[base : base + L].copy(), cu, pos, mask)
+        a, b = int(self.seg_offsets[j]), int(self.seg_offsets[j + 1])
+        return Sample(src[base : base + L].copy(), self.cu_flat[a + j : b + j + 1].copy(),
+                      self.loss_ranges[self.loss_offsets[j] : self.loss_offsets[j + 1]])
 
 
 class PackedDataset:
