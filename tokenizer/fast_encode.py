@@ -4,10 +4,13 @@ tiktoken's Rust core (one regex, then rank-ordered BPE) encodes several times fa
 `tokenizers`, but it is used only where it provably gives the `tokenizers` ids:
 
 - BPE: tiktoken merges the adjacent pair whose concatenation has the lowest rank, `tokenizers` the
-  pair listed first in `merges`. With rank(a+b) = 256 + index of merge (a, b), both take the same
-  step every time when (1) no two merges make the same token and (2) every way of writing a merged
-  token as two encodable tokens is its own merge; tiktoken's whole-piece shortcut needs (3) every
-  merged token to encode as itself. Checked once per tokenizer (`twin_problem`).
+  pair listed first in `merges`. With rank(a+b) = 256 + index of merge (a, b) and no two merges
+  making the same token (`twin_problem` checks), both take the same steps unless two tokens x, y
+  that are not a merge but concatenate to a token become adjacent mid-BPE (tiktoken would join
+  them), or a piece that is itself a token is one BPE does not rebuild (tiktoken's whole-piece
+  shortcut). Neither can be ruled out from the tables of a `tokenizers`-trained BPE (DeepSeek-V3
+  has 'Ġ' + 'the' besides the merge 'Ġt' + 'he'), so the probes below, the tests (a slice of every
+  corpus source) and the benchmark compare every id with `tokenizers`.
 - Pre-tokenizer: a Sequence of isolated `Split`s then `ByteLevel(use_regex=False)`. The last split
   runs in tiktoken (its gaps, which `tokenizers` keeps and tiktoken would drop, are matched by an
   extra alternative); the earlier ones split the text here with the `regex` module.
@@ -88,10 +91,10 @@ def _rust_members(cls: str, text: str) -> set[str]:
 
 
 @lru_cache(maxsize=4)
-def unsafe_characters(classes: tuple[str, ...], python_too: bool) -> str:
+def unsafe_ranges(classes: tuple[str, ...], python_too: bool) -> list[tuple[int, int]]:
     """Code points on which Oniguruma (`tokenizers`) and the Rust regex engine (tiktoken), and the
-    `regex` module when `python_too`, disagree about one of `classes`, as a regex character class
-    body. Cached on disk: computing it takes seconds."""
+    `regex` module when `python_too`, disagree about one of `classes`, as inclusive ranges.
+    Cached on disk: computing it takes seconds."""
     import regex
     import tiktoken
     import tokenizers
@@ -100,10 +103,10 @@ def unsafe_characters(classes: tuple[str, ...], python_too: bool) -> str:
     from .tiktoken_loader import _cache_dir
 
     key = "|".join(classes) + f"|py={python_too}|{tokenizers.__version__}|{tiktoken.__version__}|{regex.__version__}"
-    cache = os.path.join(_cache_dir(), f"fast-encode-unsafe-v2-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json")
+    cache = os.path.join(_cache_dir(), f"fast-encode-unsafe-v3-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json")
     try:
         with open(cache, encoding="utf-8") as fh:
-            return json.load(fh)
+            return [tuple(r) for r in json.load(fh)]
     except (OSError, ValueError):
         pass
     text = _all_code_points()
@@ -120,16 +123,15 @@ def unsafe_characters(classes: tuple[str, ...], python_too: bool) -> str:
             ranges[-1][1] = c
         else:
             ranges.append([c, c])
-    body = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
         tmp = f"{cache}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh)
+            json.dump(ranges, fh)
         os.replace(tmp, cache)
     except OSError:
         pass
-    return body
+    return [tuple(r) for r in ranges]
 
 
 def twin_problem(model: dict) -> str | None:
@@ -169,18 +171,18 @@ class FastEncoder:
         import regex
         import tiktoken
 
-        from .pretokenize import symbols_to_bytes
+        from .pretokenize import bytes_to_unicode, symbols_to_bytes
 
         model = config["model"]
         vocab: dict[str, int] = model["vocab"]
         merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-        ranks = {symbols_to_bytes(s): b for s, b in ((s, symbols_to_bytes(s)[0]) for s in _byte_symbols())}
+        # tiktoken ranks: the 256 bytes, then merge i as 256 + i; `lut` maps a rank to the tokenizers id
+        ranks = {bytes([b]): b for b in range(256)}
+        lut = np.zeros(256 + len(merges), dtype=np.uint32)
+        for b, sym in bytes_to_unicode().items():
+            lut[b] = vocab[sym]
         for i, (a, b) in enumerate(merges):
             ranks[symbols_to_bytes(a + b)] = 256 + i
-        lut = np.zeros(256 + len(merges), dtype=np.uint32)
-        for s in _byte_symbols():
-            lut[symbols_to_bytes(s)[0]] = vocab[s]
-        for i, (a, b) in enumerate(merges):
             lut[256 + i] = vocab[a + b]
         *earlier, last = _split_patterns(config["pre_tokenizer"])
         self._enc = tiktoken.Encoding(name="trivium-fast", pat_str=last, mergeable_ranks=ranks, special_tokens={})
@@ -189,20 +191,19 @@ class FastEncoder:
         self._nbytes = np.zeros(len(lut), dtype=np.int64)
         for b, r in ranks.items():
             self._nbytes[r] = len(b)
-        unsafe = unsafe_characters(tuple(_classes(earlier + [last])), bool(earlier))
-        if "(?i" in "".join(earlier + [last]):
-            unsafe += "\\u0130\\u0131\\u017f\\u212a"  # case-folding corners of (?i:...) in each engine
         # characters whose class the engines disagree on, and lone surrogates, as one lookup table
         self._unsafe = np.zeros(0x110000, dtype=bool)
         self._unsafe[0xD800:0xE000] = True
-        for a, b in re.findall(r"\\[Uu]([0-9a-f]+)(?:-\\[Uu]([0-9a-f]+))?", unsafe):
-            self._unsafe[int(a, 16) : int(b or a, 16) + 1] = True
+        for a, b in unsafe_ranges(tuple(_classes(earlier + [last])), bool(earlier)):
+            self._unsafe[a : b + 1] = True
+        if "(?i" in "".join(earlier + [last]):
+            self._unsafe[[0x130, 0x131, 0x17F, 0x212A]] = True  # case-folding corners of (?i:...)
         self._literals: dict[str, list[str]] = {}  # non-special added tokens by first character
         for t in config.get("added_tokens", []):
             if not t.get("special") and t["content"]:
                 self._literals.setdefault(t["content"][0], []).append(t["content"])
         self._hf = tok
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[str, list[int]] = {}  # short segment -> tiktoken ranks
 
     @classmethod
     def build(cls, tok, text: str) -> FastEncoder | None:
@@ -271,13 +272,6 @@ class FastEncoder:
         if not ranks and seg:  # no match at all: `tokenizers` keeps the whole segment as one piece
             ranks = self._enc._encode_single_piece(seg.encode("utf-8"))
         return ranks
-
-
-@lru_cache(maxsize=1)
-def _byte_symbols() -> tuple[str, ...]:
-    from .pretokenize import bytes_to_unicode
-
-    return tuple(bytes_to_unicode().values())
 
 
 def _split_patterns(pre: dict | None) -> list[str]:
