@@ -1,11 +1,11 @@
 """Read packed shards for training: memory-mapped, globally shuffled, sharded by rank, resumable.
 
 `PackedDataset(folder, seed=, rank=, world_size=)` yields `Sample(tokens, cu_seqlens,
-position_ids, loss_mask)` (the last two built on first access) per packed sample of a folder written by `trivium pack` (trivium or
-both formats). The order of epoch `e` is one permutation of every sample, drawn from
-`(seed, e)`; rank `r` of `w` takes positions `r, r + w, r + 2w, ...` of it, so the ranks see
-disjoint samples whose union is the epoch (`drop_last=True` trims the epoch so every rank gets
-the same count). `state_dict()` records the epoch and how many samples this rank has yielded;
+position_ids, loss_mask)` (the last two built on first access) per packed sample of a folder
+written by `trivium pack` (trivium or both formats). The order of epoch `e` is one permutation
+of every sample, drawn from `(seed, e)`; rank `r` of `w` takes positions `r, r + w, r + 2w, ...`
+of it, so the ranks see disjoint samples whose union is the epoch (`drop_last=True` trims the
+epoch so every rank gets the same count). `state_dict()` records the epoch and how many samples this rank has yielded;
 `load_state_dict()` in a new process continues at exactly the next sample.
 
 Local shards are memory-mapped; `s3://` (any fsspec URL) shards are read by byte range.
