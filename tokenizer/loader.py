@@ -76,10 +76,11 @@ def _positions(cu, seq_len):
     return pos
 
 
-def _mask(loss_ranges: np.ndarray, seq_len: int) -> np.ndarray:
+@nb.njit(cache=True)
+def _mask(loss_ranges, seq_len):
     mask = np.zeros(seq_len, dtype=np.bool_)
-    for a, b in loss_ranges.tolist():
-        mask[a:b] = True
+    for r in range(loss_ranges.shape[0]):
+        mask[loss_ranges[r, 0] : loss_ranges[r, 1]] = True
     return mask
 
 
