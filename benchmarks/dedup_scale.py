@@ -313,7 +313,12 @@ def run_textdedup(python: str, inputs: Path, work: Path, threshold: float, num_p
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"text-dedup failed ({proc.returncode}):\n{log[-3000:]}")
-    kept = set(pq.read_table(work / "out", columns=["id"])["id"].to_pylist())
+    print(f"text-dedup wall {wall:.1f} s", file=sys.stderr, flush=True)
+    kept: set[str] = set()
+    for part in (work / "out").rglob("*.parquet"):  # partitioned by __pid__: read file by file
+        pf = pq.ParquetFile(part)
+        if "id" in pf.schema_arrow.names:
+            kept.update(pf.read(columns=["id"])["id"].to_pylist())
     return {"wall_s": round(wall, 1), "shuffle_write_mb": round(shuffle_bytes(events) / 1e6, 1), **rss.report(),
             "kept_ids": kept}
 
