@@ -696,6 +696,31 @@ def _slot(keys, stamp, gen, h):
 
 
 @nb.njit(cache=True)
+def _split_at_newline_runs(cps, a, b, min_run, hs, ls):
+    """Pieces of cps[a:b] between runs of >= `min_run` newlines (re.split("\\n{min_run,}")): hash and length of
+    each into hs/ls; returns how many."""
+    m = 0
+    s = a
+    i = a
+    while i < b:
+        if cps[i] == 10:
+            j = i
+            while j < b and cps[j] == 10:
+                j += 1
+            if j - i >= min_run:
+                hs[m] = _hash(cps, s, i)
+                ls[m] = i - s
+                m += 1
+                s = j
+            i = j
+        else:
+            i += 1
+    hs[m] = _hash(cps, s, b)
+    ls[m] = b - s
+    return m + 1
+
+
+@nb.njit(cache=True)
 def _grow(keys, stamp, vals, vals2, need):
     size = keys.shape[0]
     if size >= 2 * need + 16:
@@ -940,48 +965,14 @@ def _batch(data, offsets, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps, u
             a += 1
         while b > a and flags[cps[b - 1]] & F_SPACE:
             b -= 1
-        m = 0
-        s = a
-        i = a
-        while i < b:
-            if cps[i] == 10 and i + 1 < b and cps[i + 1] == 10:
-                j = i
-                while j < b and cps[j] == 10:
-                    j += 1
-                hs[m] = _hash(cps, s, i)
-                ls[m] = i - s
-                m += 1
-                s = j
-                i = j
-            else:
-                i += 1
-        hs[m] = _hash(cps, s, b)
-        ls[m] = b - s
-        m += 1
+        m = _split_at_newline_runs(cps, a, b, 2, hs, ls)
         gen += 1
         keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, m)
         dd, dc = _dups(hs, ls, m, keys, stamp, gen)
         v[10] = dd / m
         v[11] = dc / n
         # ---- lines: re.split("\n+", text)
-        m = 0
-        s = 0
-        i = 0
-        while i < n:
-            if cps[i] == 10:
-                j = i
-                while j < n and cps[j] == 10:
-                    j += 1
-                hs[m] = _hash(cps, s, i)
-                ls[m] = i - s
-                m += 1
-                s = j
-                i = j
-            else:
-                i += 1
-        hs[m] = _hash(cps, s, n)
-        ls[m] = n - s
-        m += 1
+        m = _split_at_newline_runs(cps, 0, n, 1, hs, ls)
         gen += 1
         keys, stamp, cnt, first = _grow(keys, stamp, cnt, first, m)
         dd, dc = _dups(hs, ls, m, keys, stamp, gen)
