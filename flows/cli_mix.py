@@ -271,7 +271,7 @@ def run_cmd(
         return
     for s in summary.get("curate", []):
         _out.print(f"curate {s['stage']}: {s['docs_out']:,} docs{' (reused)' if s['skipped'] else ''}")
-    _out.print(f"stats: {summary['stats']['tokens']} tokens{' (reused)' if summary['stats']['skipped'] else ''}")
+    _out.print(f"stats: token counts {summary['stats']['tokens']}{' (reused)' if summary['stats']['skipped'] else ''}")
     _out.print(f"plan: {'feasible' if summary['plan']['feasible'] else 'INFEASIBLE'}"
                f"{' (solved)' if summary['plan']['solved'] else ''}")
     for b in summary["build"]:

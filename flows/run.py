@@ -39,7 +39,7 @@ def curate_config_of(recipe: Recipe, override: dict | None = None) -> CurateConf
 @task(name="mix-stats", cache_policy=NO_CACHE)
 def stats_task(curated: str, output: str, recipe: Recipe, prep: Preparation, spark_config, force: bool):
     stats, manifest = run_stats(get_spark(spark_config), curated, output, recipe, prep, force)
-    print(f"stats: {'reused' if manifest.skipped else 'counted'} ({stats.tokens} tokens) -> {output}")
+    print(f"stats: {'reused' if manifest.skipped else 'counted'} (token counts {stats.tokens}) -> {output}")
     return stats, manifest
 
 
