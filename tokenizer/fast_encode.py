@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from functools import lru_cache
 
@@ -99,39 +98,22 @@ def unsafe_ranges(classes: tuple[str, ...], python_too: bool) -> list[tuple[int,
     import tiktoken
     import tokenizers
 
-    from .pretokenize import _class_members
-    from .tiktoken_loader import _cache_dir
+    from .pretokenize import _class_members, cached_ranges
 
     key = "|".join(classes) + f"|py={python_too}|{tokenizers.__version__}|{tiktoken.__version__}|{regex.__version__}"
-    cache = os.path.join(_cache_dir(), f"fast-encode-unsafe-v3-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json")
-    try:
-        with open(cache, encoding="utf-8") as fh:
-            return [tuple(r) for r in json.load(fh)]
-    except (OSError, ValueError):
-        pass
-    text = _all_code_points()
-    bad: set[str] = set()
-    for cls in classes:
-        onig, rx = _class_members(cls, text)
-        onig_set = {text[i] for i in np.flatnonzero(onig)}
-        bad |= onig_set ^ _rust_members(cls, text)
-        if python_too:
-            bad |= {text[i] for i in np.flatnonzero(onig != rx)}
-    ranges: list[list[int]] = []
-    for c in sorted(map(ord, bad)):
-        if ranges and ranges[-1][1] == c - 1:
-            ranges[-1][1] = c
-        else:
-            ranges.append([c, c])
-    try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(ranges, fh)
-        os.replace(tmp, cache)
-    except OSError:
-        pass
-    return [tuple(r) for r in ranges]
+
+    def disagreeing() -> list[int]:
+        text = _all_code_points()
+        bad: set[str] = set()
+        for cls in classes:
+            onig, rx = _class_members(cls, text)
+            onig_set = {text[i] for i in np.flatnonzero(onig)}
+            bad |= onig_set ^ _rust_members(cls, text)
+            if python_too:
+                bad |= {text[i] for i in np.flatnonzero(onig != rx)}
+        return [ord(c) for c in bad]
+
+    return cached_ranges(f"fast-encode-unsafe-v3-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json", disagreeing)
 
 
 def twin_problem(model: dict) -> str | None:

@@ -272,35 +272,43 @@ def twin_ranges() -> list[tuple[int, int]] | None:
     """Code-point ranges whose Unicode classes (those the patterns use) differ between
     ``regex`` and ``tokenizers``' Oniguruma (they follow different Unicode versions), or
     None when they cannot be computed. Computed once (seconds) and cached on disk."""
-    import json
-    import os
-
     import numpy as np
     import regex
     import tokenizers
 
     if _TWIN_RANGES_OVERRIDE is not None:
         return list(_TWIN_RANGES_OVERRIDE)
-    key = f"pretok-twin-{tokenizers.__version__}-{regex.__version__}.json"
-    cache = os.path.join(os.environ.get("TRIVIUM_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "trivium"), key)
-    try:
-        with open(cache, encoding="utf-8") as fh:
-            return [tuple(r) for r in json.load(fh)]
-    except (OSError, ValueError):
-        pass
-    try:
+    def disagreeing() -> list[int]:
         cps = np.array([c for c in range(0x110000) if not 0xD800 <= c < 0xE000], dtype=np.int64)
         text = "".join(map(chr, cps.tolist()))
         bad = np.zeros(len(cps), dtype=bool)
         for cls in _TWIN_CLASSES:
             onig, rx = _class_members(cls, text)
             bad |= onig != rx
-        points = cps[bad].tolist()
+        return cps[bad].tolist()
+
+    try:
+        return cached_ranges(f"pretok-twin-{tokenizers.__version__}-{regex.__version__}.json", disagreeing)
     except Exception:  # pragma: no cover - never let the fast path break counting
         return None
+
+
+def cached_ranges(name: str, code_points) -> list[tuple[int, int]]:
+    """Inclusive ranges of the code points `code_points()` returns, cached on disk under `name` (computing
+    them takes seconds; the cache is written atomically, and a failed write only costs the next process)."""
+    import json
+    import os
+
+    from .tiktoken_loader import _cache_dir
+
+    cache = os.path.join(_cache_dir(), name)
+    try:
+        with open(cache, encoding="utf-8") as fh:
+            return [tuple(r) for r in json.load(fh)]
+    except (OSError, ValueError):
+        pass
     ranges: list[tuple[int, int]] = []
-    for c in points:
+    for c in sorted(code_points()):
         if ranges and ranges[-1][1] == c - 1:
             ranges[-1] = (ranges[-1][0], c)
         else:
