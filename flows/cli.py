@@ -62,9 +62,9 @@ def apply_sets(config, sets: list[str]):
 
 def select_stages(config, only: str | None, until: str | None):
     """`--until S` disables the stages after S; `--only S` too (its upstream must be committed already)."""
-    from trivium.flows.stages import STAGES
+    from trivium.flows.stages import STAGE_NAMES, STAGES
 
-    names = ["ingest"] + [s.name for s in STAGES]
+    names = STAGE_NAMES
     target = only or until
     if target is None:
         return config
@@ -111,13 +111,12 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
             raise
         fail(str(e))
     if only and only != "ingest":  # its upstream must be committed: run everything before it, resumed
-        from trivium.flows.stages import STAGES
+        from trivium.flows.stages import STAGE_NAMES
 
-        names = ["ingest"] + [sd.name for sd in STAGES]
-        upstream = select_stages(config.model_copy(deep=True), None, names[names.index(only) - 1])
-        if committed_run(files, output, upstream) is None:
+        before = STAGE_NAMES[STAGE_NAMES.index(only) - 1]
+        if committed_run(files, output, select_stages(config.model_copy(deep=True), None, before)) is None:
             fail(f"--only {only}: the stages before it are not all committed in {literal(output)}; "
-                 f"run with --until {names[names.index(only) - 1]} first")
+                 f"run with --until {before} first")
     outcomes = None if force else committed_run(files, output, config)
     flow_run_id = None  # answered from manifests: no flow ran
     if outcomes is None:  # something to do: only now start Spark and Prefect

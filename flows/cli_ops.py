@@ -19,12 +19,12 @@ def stage_states(run_dir: str) -> list[dict]:
     from trivium.flows import io
     from trivium.flows.manifest import read_manifest
     from trivium.flows.run_report import find_stage_dirs
-    from trivium.flows.stages import STAGES
+    from trivium.flows.stages import STAGE_NAMES
 
     fs, base = io.fs_and_path(run_dir)
     if not fs.exists(base):
         raise FileNotFoundError(f"run folder not found: {run_dir}")
-    names = ["ingest"] + [s.name for s in STAGES]
+    names = STAGE_NAMES
     present = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(base, detail=False)}
     rows, seen = [], set()
     for index, name in enumerate(names):

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import pyarrow.parquet as pq
 from trivium.flows import io
 from trivium.flows.manifest import MANIFEST_NAME, Manifest
+from trivium.flows.stages import STAGE_NAMES
 
-CURATE_ORDER = ["ingest", "langid", "heuristic_filter", "exact_dedup", "near_dedup", "quality", "decontam", "pii",
-                "domain"]
 SAMPLE_CHARS = 600
 QUALITY_BINS = 10
 
@@ -83,8 +82,8 @@ def load_stages(run_dir: str) -> tuple[list[StageRecord], list[StageRecord], dic
                 pass
             continue
         record = StageRecord(folder, _rel(run_dir, folder), manifest)
-        (curate if manifest.stage in CURATE_ORDER else other).append(record)
-    curate.sort(key=lambda r: (CURATE_ORDER.index(r.manifest.stage), r.rel))
+        (curate if manifest.stage in STAGE_NAMES else other).append(record)
+    curate.sort(key=lambda r: (STAGE_NAMES.index(r.manifest.stage), r.rel))
     return curate, other, extras
 
 

@@ -18,4 +18,6 @@ from trivium.flows.stages.pii import PII
 from trivium.flows.stages.quality import QUALITY
 
 STAGES: list[StageDef] = [LANGID, HEURISTIC, EXACT_DEDUP, NEAR_DEDUP, QUALITY, DECONTAM, PII, DOMAIN]
+# every curate stage by name, ingest first: folder NN of a run is STAGE_NAMES[NN]
+STAGE_NAMES: list[str] = ["ingest"] + [s.name for s in STAGES]
 
