@@ -41,7 +41,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -53,6 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import neardup_eval as ev  # noqa: E402  (the edits of the labelled set)
+from proctree import PeakMemory  # noqa: E402
 
 # ---- the synthetic corpus -----------------------------------------------------------------------
 
@@ -126,79 +126,12 @@ def score(kept_ids: set[str], truth: np.ndarray) -> dict:
 # ---- measuring ----------------------------------------------------------------------------------
 
 
-class RssSampler:
-    """Peak RSS of a process tree (the Spark JVM and its Python workers), sampled from /proc."""
-
-    def __init__(self, root_pid: int, every: float = 0.5):
-        self.root = root_pid
-        self.every = every
-        self.peak_total = self.peak_jvm = self.peak_worker = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            tree = _tree(self.root)
-            rss = {pid: _rss(pid) for pid in tree}
-            jvm = sum(v for p, v in rss.items() if _comm(p) == "java")
-            workers = [v for p, v in rss.items() if _comm(p).startswith("python") and p != self.root]
-            self.peak_total = max(self.peak_total, jvm + sum(workers))
-            self.peak_jvm = max(self.peak_jvm, jvm)
-            self.peak_worker = max(self.peak_worker, max(workers, default=0))
-
-    def report(self) -> dict:
-        mb = 1 << 20
-        return {
-            "peak_rss_mb": round(self.peak_total / mb),
-            "peak_jvm_rss_mb": round(self.peak_jvm / mb),
-            "peak_python_worker_rss_mb": round(self.peak_worker / mb),
-        }
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def _tree(root: int) -> list[int]:
-    kids, out, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += kids.get(pid, [])
-    return out
-
-
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
+def memory_report(mem: PeakMemory) -> dict:
+    return {
+        "peak_rss_mb": round(mem.peak_total / 2**20),  # summed PSS of the tree at its peak
+        "peak_jvm_rss_mb": round(mem.largest("spark jvm")),
+        "peak_python_worker_rss_mb": round(mem.largest("python worker")),
+    }
 
 
 def shuffle_bytes(event_dir: Path) -> int:
@@ -237,7 +170,7 @@ def run_trivium(inputs: Path, work: Path) -> dict:
     stats: dict = {}
     out = str(work / "stage")
     t0 = time.perf_counter()
-    with RssSampler(os.getpid()) as rss:  # this process's tree: the JVM and its Python workers
+    with PeakMemory(os.getpid()) as rss:  # this process's tree: the JVM and its Python workers
         manifest = run_stage(
             spark,
             stage="near_dedup",
@@ -251,7 +184,7 @@ def run_trivium(inputs: Path, work: Path) -> dict:
     wall = time.perf_counter() - t0
     kept = {r.id for r in read_documents(spark, out, read_manifest(out)).select("id").toLocalIterator()}
     spark.stop()
-    return {"wall_s": round(wall, 1), "shuffle_write_mb": round(shuffle_bytes(events) / 1e6, 1), **rss.report(),
+    return {"wall_s": round(wall, 1), "shuffle_write_mb": round(shuffle_bytes(events) / 1e6, 1), **memory_report(rss),
             "stats": stats, "kept_ids": kept}
 
 
@@ -308,7 +241,7 @@ def run_textdedup(python: str, inputs: Path, work: Path, threshold: float, num_p
            "--checkpoint_dir", str(work / "checkpoints")]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with RssSampler(proc.pid) as rss:
+    with PeakMemory(proc.pid) as rss:
         log = proc.communicate()[0]
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -319,7 +252,7 @@ def run_textdedup(python: str, inputs: Path, work: Path, threshold: float, num_p
         pf = pq.ParquetFile(part)
         if "id" in pf.schema_arrow.names:
             kept.update(pf.read(columns=["id"])["id"].to_pylist())
-    return {"wall_s": round(wall, 1), "shuffle_write_mb": round(shuffle_bytes(events) / 1e6, 1), **rss.report(),
+    return {"wall_s": round(wall, 1), "shuffle_write_mb": round(shuffle_bytes(events) / 1e6, 1), **memory_report(rss),
             "kept_ids": kept}
 
 
@@ -372,8 +305,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     for name, r in runs.items():
         print(
-            f"  {name:10s} wall {r['wall_s']:8.1f} s  shuffle written {r['shuffle_write_mb']:8.1f} MB  peak RSS "
-            f"{r['peak_rss_mb']} MB (JVM {r['peak_jvm_rss_mb']}, "
+            f"  {name:10s} wall {r['wall_s']:8.1f} s  shuffle written {r['shuffle_write_mb']:8.1f} MB  peak memory (PSS) "
+            f"{r['peak_rss_mb']} MB (largest RSS: JVM {r['peak_jvm_rss_mb']}, "
             f"largest Python worker {r['peak_python_worker_rss_mb']})"
             f"  recall {r['recall']:.4f}  background false drops {100 * r['background_false_drops']:.3f}%"
         )

@@ -2,10 +2,15 @@
 projection of core-hours per TB and for an 11T-token corpus, stage by stage.
 
 The slice takes the same leading share of every text source until it holds --mb of text. The 2x and 4x
-inputs repeat it with new ids, so the dedup stages read k times the slice and remove the copies; every
-stage's rate is taken on its own input bytes (the manifest's `text_bytes_in` over its `wall_s`), which is
-what the projection needs. Peak RSS is sampled from /proc for the whole process tree of `trivium curate`:
-the JVM (driver and executor in local mode), each Python worker, the driver's Python.
+inputs add 1 and 3 variants of it with new ids: the words of each line (the characters of a line without spaces,
+as CJK is written) shuffled, the last one kept. A variant keeps the original's script, word lengths, symbols,
+stop words and line structure, so every stage, dedup included, reads k times the slice's text and the filters see
+the same kind of text; its shingles are new, so no dedup stage folds it into the original. Every stage's rate is
+taken on its own input bytes (the manifest's `text_bytes_in` over its `wall_s`). A stage's time is a fixed part
+(Spark jobs, manifest counts, commit) plus a part per byte; the marginal rate (extra bytes over extra time
+between the two largest runs) is the per-byte part, which is what a TB costs. Peak RSS is sampled from /proc for
+the whole process tree of `trivium curate`: the Spark JVM (driver and executor in local mode), each Python worker,
+the CLI's Python, the Prefect server.
 
     nice -n 10 .venv/bin/python benchmarks/scale.py [--mb 50] [--factors 1,2,4] [--master local[2]]
 """
@@ -16,13 +21,15 @@ import argparse
 import gzip
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from proctree import PeakMemory
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -56,6 +63,23 @@ def build_slice(mb: float) -> dict[str, list[dict]]:
     return out
 
 
+def variant(text: str, seed: str) -> str:
+    """The text with the words of each line shuffled (the characters of a line without spaces), the last kept."""
+    rng, out = random.Random(seed), []
+    for line in text.split("\n"):
+        words = line.split(" ")
+        if len(words) >= 4:
+            head = words[:-1]
+            rng.shuffle(head)
+            line = " ".join(head + words[-1:])
+        elif len(line) >= 8 and " " not in line:
+            head = list(line[:-1])
+            rng.shuffle(head)
+            line = "".join(head) + line[-1]
+        out.append(line)
+    return "\n".join(out)
+
+
 def write_input(rows: dict[str, list[dict]], folder: Path, copies: int) -> int:
     n = 0
     for source, docs in rows.items():
@@ -63,62 +87,14 @@ def write_input(rows: dict[str, list[dict]], folder: Path, copies: int) -> int:
         with open(folder / source / "part-00000.jsonl", "w", encoding="utf-8") as f:
             for k in range(copies):
                 for r in docs:
-                    copy = dict(r, id=f"{r['id']}~{k}") if k else r
+                    copy = r
+                    if k:
+                        copy = dict(r, id=f"{r['id']}~{k}")
+                        if isinstance(r.get("text"), str):
+                            copy["text"] = variant(r["text"], copy["id"])
                     f.write(json.dumps(copy, ensure_ascii=False) + "\n")
                     n += len(r["text"].encode()) if isinstance(r.get("text"), str) else 0
     return n
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS per process of a process tree, from /proc, every `every` seconds."""
-
-    def __init__(self, root_pid: int, every: float = 0.5):
-        super().__init__(daemon=True)
-        self.root, self.every, self.peak, self.kind = root_pid, every, {}, {}
-        self.done = threading.Event()
-
-    def _children(self) -> dict[int, int]:
-        parents = {}
-        for p in os.listdir("/proc"):
-            if p.isdigit():
-                try:
-                    with open(f"/proc/{p}/stat") as f:
-                        parents[int(p)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                except OSError:
-                    pass
-        tree, frontier = {self.root}, [self.root]
-        while frontier:
-            pid = frontier.pop()
-            kids = [c for c, pp in parents.items() if pp == pid and c not in tree]
-            tree.update(kids)
-            frontier += kids
-        return tree
-
-    def run(self):
-        while not self.done.is_set():
-            for pid in self._children():
-                try:
-                    with open(f"/proc/{pid}/status") as f:
-                        rss = next((int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")), 0) * 1024
-                    if pid not in self.kind:
-                        with open(f"/proc/{pid}/cmdline", "rb") as f:
-                            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-                        self.kind[pid] = "jvm" if "java" in cmd.split(" ")[0] else (
-                            "python worker" if "pyspark" in cmd and "daemon" in cmd or "worker" in cmd else
-                            "driver python" if pid == self.root else "other")
-                    self.peak[pid] = max(self.peak.get(pid, 0), rss)
-                except (OSError, StopIteration):
-                    pass
-            self.done.wait(self.every)
-
-    def summary(self) -> dict[str, tuple[int, float]]:
-        """kind -> (processes, peak RSS in MB of the largest one)."""
-        out: dict[str, tuple[int, float]] = {}
-        for pid, rss in self.peak.items():
-            kind = self.kind.get(pid, "other")
-            n, top = out.get(kind, (0, 0.0))
-            out[kind] = (n + 1, max(top, rss / 1e6))
-        return out
 
 
 def run_curate(inp: Path, out: Path, master: str) -> tuple[float, dict, dict]:
@@ -126,19 +102,16 @@ def run_curate(inp: Path, out: Path, master: str) -> tuple[float, dict, dict]:
            "--set", "spark.driver_memory=3g", "--json"]
     start = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = RssSampler(proc.pid)
-    sampler.start()
-    stdout, stderr = proc.communicate()
+    with PeakMemory(proc.pid) as memory:
+        _, stderr = proc.communicate()
     wall = time.time() - start
-    sampler.done.set()
-    sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"curate failed ({proc.returncode}): {stderr[-2000:]}")
     stages = {}
     for m in sorted(out.glob("*/_manifest.json")):
         d = json.loads(m.read_text())
         stages[d["stage"]] = d
-    return wall, stages, sampler.summary()
+    return wall, stages, memory.by_kind()
 
 
 def datatrove_rate(mb: float = 0.5) -> float:
@@ -179,27 +152,41 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
                                        for kind in sorted(r1) if kind in r0))
     top = max(results)
     _, stages, _, _ = results[top]
+    below = max((k for k in results if k < top), default=None)
     tb_11t = 11e12 * BYTES_PER_TOKEN / 1e12
-    print(f"\nprojection from the {top}x run (core-hours = 1e6 MB / (MB/s per core) / 3600):")
+    print(f"\nprojection from the {top}x run (core-hours per TB = 1e6 MB / (MB/s per core) / 3600):")
     print(f"  assumptions: {BYTES_PER_TOKEN} bytes of text per token, so 11T tokens = {tb_11t:.0f} TB; every stage reads")
-    print("  the whole corpus (conservative: filters and dedup shrink what later stages read); rates as measured")
-    print(f"  here on {master} under load {os.getloadavg()[0]:.1f} (a shared machine: real rates are higher);")
-    print("  Spark/Prefect start-up not included (a fixed cost per run, not per TB).")
-    total = 0.0
-    print(f"  {'stage':18} {'MB/s/core':>10} {'core-h/TB':>10} {'core-h for 11T tokens':>22}")
+    print("  the whole corpus (conservative: filters and dedup shrink what later stages read); rates measured here")
+    print(f"  on {master} ({cores} cores) under a 1-min load average of {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;")
+    print("  'as run' includes each stage's fixed part (Spark jobs, counts, commit), which a TB-sized run amortises;")
+    if below:
+        print(f"  'marginal' is the per-byte part, (bytes in at {top}x - at {below}x) / (wall at {top}x - at {below}x):")
+        print("  the cost of a TB.", end=" ")
+    print("Spark/Prefect start-up is per run, not per TB, and is not included.")
+    print(f"  {'stage':18} {'as run':>9} {'marginal':>9}   {'core-h/TB':>9} {'marginal':>9}   "
+          f"{'core-h, 11T tokens':>18} {'marginal':>9}")
+    totals = [0.0, 0.0]
     for name, m in stages.items():
         if not m["wall_s"] or not m["text_bytes_in"]:
             continue
         rate = m["text_bytes_in"] / 1e6 / m["wall_s"] / cores
-        ch = 1e6 / rate / 3600
-        total += ch
-        print(f"  {name:18} {rate:10.2f} {ch:10.1f} {ch * tb_11t:22,.0f}")
-    print(f"  {'curate, all stages':18} {'':10} {total:10.1f} {total * tb_11t:22,.0f}")
-    print(f"  {'Dolma (published)':18} {'':10} {DOLMA_CPU_H_PER_TB:10.1f} {DOLMA_CPU_H_PER_TB * tb_11t:22,.0f}")
+        marginal = float("nan")
+        prev = results[below][1].get(name) if below else None
+        if prev and m["wall_s"] > prev["wall_s"] and m["text_bytes_in"] > prev["text_bytes_in"]:
+            marginal = (m["text_bytes_in"] - prev["text_bytes_in"]) / 1e6 / (m["wall_s"] - prev["wall_s"]) / cores
+        ch, mch = 1e6 / rate / 3600, 1e6 / marginal / 3600
+        totals[0] += ch
+        totals[1] += mch
+        print(f"  {name:18} {rate:9.2f} {marginal:9.2f}   {ch:9.1f} {mch:9.1f}   {ch * tb_11t:18,.0f} {mch * tb_11t:9,.0f}")
+    print(f"  {'curate, all stages':18} {'':9} {'':9}   {totals[0]:9.1f} {totals[1]:9.1f}   "
+          f"{totals[0] * tb_11t:18,.0f} {totals[1] * tb_11t:9,.0f}")
+    print(f"  {'Dolma (published)':18} {'':9} {'':9}   {DOLMA_CPU_H_PER_TB:9.1f} {'':9}   "
+          f"{DOLMA_CPU_H_PER_TB * tb_11t:18,.0f}")
     dt_ch = 1e6 / dt / 3600
-    print(f"  {'datatrove heuristic filters alone':34} {dt:.3f} MB/s/core -> {dt_ch:,.0f} core-h/TB, "
-          f"{dt_ch * tb_11t:,.0f} core-h for 11T tokens (measured now, one process)")
-    print(f"  ratio curate / Dolma: {total / DOLMA_CPU_H_PER_TB:.2f}  (goal <= 1)")
+    print(f"  datatrove's heuristic filters alone: {dt:.3f} MB/s/core -> {dt_ch:,.0f} core-h/TB, "
+          f"{dt_ch * tb_11t:,.0f} core-h for 11T tokens (measured now, one process, enwiki)")
+    print(f"  curate / Dolma: {totals[0] / DOLMA_CPU_H_PER_TB:.2f} as run, {totals[1] / DOLMA_CPU_H_PER_TB:.2f} marginal"
+          "  (goal <= 1)")
 
 
 def main() -> None:
