@@ -68,6 +68,7 @@ def run_after(
         docs_in=upstream.manifest.docs_out,
         force=force,
         extra=(lambda _df: sdef.manifest_extra(stage_config)) if sdef.manifest_extra else None,
+        upstream_files=upstream.manifest.file_urls(upstream.stage_dir),
     )
     return StageOutcome(out, manifest)
 

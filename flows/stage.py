@@ -9,6 +9,11 @@ The runner hash-partitions the rows by id and sorts each partition, lets every t
 own files through fsspec (named by partition and run token, so a retried task overwrites its
 own identical file), collects the file stats on the driver and commits by writing
 `_manifest.json` last.
+
+A row-wise stage (language ID, the filters, the classifiers) returns a `BatchMap` instead: the runner
+then maps each upstream part file into one output part in a Python task, with no shuffle and no
+JVM round trip. Upstream parts are already hash-partitioned by id and sorted, and a row-wise map
+keeps both, so the files are still a function of the documents.
 """
 
 from __future__ import annotations
@@ -170,12 +175,14 @@ def run_stage(
     docs_in: int | None = None,
     force: bool = False,
     extra: Callable[[object], dict] | None = None,
+    upstream_files: list[str] | None = None,
 ) -> Manifest:
     """Run `build()`'s DataFrame to Parquet under `stage_dir`; skip when the manifest already matches.
 
     `docs_in` is the number of documents the stage was given (the upstream manifest's docs_out);
     the runner checks that every one of them is accounted for. Ingest, which discovers its
-    documents, passes None and counts what its readers emitted.
+    documents, passes None and counts what its readers emitted. `upstream_files` (the upstream
+    manifest's part files) lets a `BatchMap` run file by file.
     """
     chash = config_hash(stage, config, STAGE_CODE_VERSION)
     if not force and (existing := committed_match(stage, stage_dir, config, inputs)):
@@ -185,13 +192,19 @@ def run_stage(
     progress.stage_started(stage, docs_in)
     start = time.time()
     df = build()
-    kept_schema = _kept_schema(df.schema)
     token = hashlib.sha256((chash + "|".join(inputs)).encode()).hexdigest()[:12]
-    # Hash-partitioning by id makes the files a function of the documents alone, whatever join
-    # strategy or upstream layout produced them: reruns are byte-identical.
-    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    laid_out = df.repartition(partitions, "id").sortWithinPartitions("id")
-    stats = laid_out.mapInArrow(PartitionWriter(stage_dir, token), _STATS_DDL).collect()
+    if isinstance(df, BatchMap) and upstream_files:
+        kept_schema = _kept_schema(df.schema)
+        stats = _map_files(spark, upstream_files, df, PartitionWriter(stage_dir, token)).collect()
+    else:
+        if isinstance(df, BatchMap):
+            df = df.to_dataframe()
+        kept_schema = _kept_schema(df.schema)
+        # Hash-partitioning by id makes the files a function of the documents alone, whatever join
+        # strategy or upstream layout produced them: reruns are byte-identical.
+        partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+        laid_out = df.repartition(partitions, "id").sortWithinPartitions("id")
+        stats = laid_out.mapInArrow(PartitionWriter(stage_dir, token), _STATS_DDL).collect()
 
     files, rejects = [], []
     dropped: Counter = Counter()
@@ -304,6 +317,28 @@ def read_documents(spark, stage_dir: str, manifest: Manifest):
     return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), batch_rows), schema)
 
 
+class FileMap:
+    """mapInArrow function over a DataFrame of part-file paths: reads each file, maps its batches,
+    casts them to the stage's schema and writes them as this task's part."""
+
+    def __init__(self, reader: ParquetPartReader, fn: Callable, schema: pa.Schema, writer: PartitionWriter):
+        self.reader, self.fn, self.schema, self.writer = reader, fn, schema, writer
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        mapped = (b.select(self.schema.names).cast(self.schema) for b in self.fn(self.reader(batches)) if b.num_rows)
+        yield from self.writer(mapped)
+
+
+def _map_files(spark, urls: list[str], step: BatchMap, writer: PartitionWriter):
+    """One task per upstream part file (in manifest order, so task k writes part k on every run)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
+    reader = ParquetPartReader(to_arrow_schema(step.upstream.schema), batch_rows)
+    paths = spark.createDataFrame(spark.sparkContext.parallelize([(u,) for u in urls], len(urls)), "path string")
+    return paths.mapInArrow(FileMap(reader, step.fn, to_arrow_schema(step.schema), writer), _STATS_DDL)
+
+
 def with_outcome(df, reason_col=None, disposition: str = DROPPED):
     """Add the bookkeeping columns: kept everywhere, or dropped/quarantined where `reason_col` is set."""
     from pyspark.sql import functions as F
@@ -319,8 +354,20 @@ def with_outcome(df, reason_col=None, disposition: str = DROPPED):
 
 
 @dataclass(frozen=True)
+class BatchMap:
+    """A row-wise stage: `fn` (a mapInArrow function) over `upstream`, giving `schema`."""
+
+    upstream: object  # DataFrame
+    fn: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+    schema: object  # StructType
+
+    def to_dataframe(self):
+        return self.upstream.mapInArrow(self.fn, self.schema)
+
+
+@dataclass(frozen=True)
 class StageDef:
-    """`build(spark, upstream_df, config) -> DataFrame` with `_reason`/`_disposition` columns."""
+    """`build(spark, upstream_df, config)` -> a DataFrame with `_reason`/`_disposition` columns, or a `BatchMap`."""
 
     name: str
     config_field: str

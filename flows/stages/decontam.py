@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pydantic import computed_field
 from trivium.filters.decontam import DecontamConfig, Decontaminator, document_text
-from trivium.flows.stage import DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import DISPOSITION, REASON, BatchMap, StageDef, outcome_columns, schema_plus, set_column
 from trivium.flows.stages._models import file_fingerprint
 
 
@@ -40,7 +40,7 @@ def build_decontam(spark, df, config: DecontamConfig):
     for name, s in fn.decontaminator.stats().items():
         print(f"decontam: {name}: {s['items']} items, {s['ngrams']} n-grams, {s['skipped_short']} too short")
     schema = schema_plus(df.schema, ("_coverage", "double"), (REASON, "string"), (DISPOSITION, "string"))
-    return df.mapInArrow(fn, schema)
+    return BatchMap(df, fn, schema)
 
 
 DECONTAM = StageDef(

@@ -14,7 +14,16 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from pydantic import BaseModel, Field, computed_field
-from trivium.flows.stage import COUNTERS, DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import (
+    COUNTERS,
+    DISPOSITION,
+    REASON,
+    BatchMap,
+    StageDef,
+    outcome_columns,
+    schema_plus,
+    set_column,
+)
 from trivium.flows.stages._models import file_fingerprint, model_record
 from trivium.mixtures.default_models import default_model
 
@@ -90,7 +99,7 @@ def build_domain(spark, df, config: DomainStageConfig):
         (REASON, "string"),
         (DISPOSITION, "string"),
     )
-    return df.mapInArrow(DomainBatches(config), schema)
+    return BatchMap(df, DomainBatches(config), schema)
 
 
 DOMAIN = StageDef(

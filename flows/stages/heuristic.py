@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 from trivium.filters.heuristic import INT_STATS, STAT_COLUMNS, HeuristicFilterConfig, HeuristicFilters
-from trivium.flows.stage import DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import DISPOSITION, REASON, BatchMap, StageDef, outcome_columns, schema_plus, set_column
 
 
 class HeuristicStageConfig(HeuristicFilterConfig):
@@ -64,7 +64,7 @@ class HeuristicBatches:
 
 def build_heuristic(spark, df, config: HeuristicStageConfig):
     schema = schema_plus(df.schema, *attribute_fields(), (REASON, "string"), (DISPOSITION, "string"))
-    return df.mapInArrow(HeuristicBatches(config), schema)
+    return BatchMap(df, HeuristicBatches(config), schema)
 
 
 HEURISTIC = StageDef(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pydantic import computed_field
 from trivium.filters.langid import LangIdConfig, LangIdJudge, bundled_lid_model, resolve_lid_model
-from trivium.flows.stage import DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import DISPOSITION, REASON, BatchMap, StageDef, outcome_columns, schema_plus, set_column
 from trivium.flows.stages._models import file_fingerprint, model_record
 
 
@@ -45,7 +45,7 @@ class LangIdBatches:
 
 def build_langid(spark, df, config: LangIdConfig):
     schema = schema_plus(df.schema, ("lang_score", "double"), (REASON, "string"), (DISPOSITION, "string"))
-    return df.mapInArrow(LangIdBatches(config), schema)
+    return BatchMap(df, LangIdBatches(config), schema)
 
 
 LANGID = StageDef("langid", "langid", build_langid, "fastText lid.176 language + score; allow-list per language",

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from trivium.filters.pii import PIIConfig, PIIMasker
-from trivium.flows.stage import COUNTERS, DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import (
+    COUNTERS,
+    DISPOSITION,
+    REASON,
+    BatchMap,
+    StageDef,
+    outcome_columns,
+    schema_plus,
+    set_column,
+)
 
 
 class PIIStageConfig(PIIConfig):
@@ -44,7 +53,7 @@ class PIIBatches:
 
 def build_pii(spark, df, config: PIIConfig):
     schema = schema_plus(df.schema, (COUNTERS, "string"), (REASON, "string"), (DISPOSITION, "string"))
-    return df.mapInArrow(PIIBatches(config), schema)
+    return BatchMap(df, PIIBatches(config), schema)
 
 
 PII = StageDef("pii", "pii", build_pii, "mask e-mail / IP / phone numbers, counted per type")

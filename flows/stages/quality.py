@@ -16,7 +16,16 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pydantic import computed_field
 from trivium.filters.quality_model import QualityConfig, QualityModel, quality_verdict, structural_bucket
-from trivium.flows.stage import COUNTERS, DISPOSITION, REASON, StageDef, outcome_columns, schema_plus, set_column
+from trivium.flows.stage import (
+    COUNTERS,
+    DISPOSITION,
+    REASON,
+    BatchMap,
+    StageDef,
+    outcome_columns,
+    schema_plus,
+    set_column,
+)
 from trivium.flows.stages._models import file_fingerprint, model_record
 from trivium.mixtures.default_models import default_model
 
@@ -81,7 +90,7 @@ def build_quality(spark, df, config: QualityStageConfig):
     schema = schema_plus(
         df.schema, ("quality_score", "double"), ("_quality_bucket", "string"), (REASON, "string"), (DISPOSITION, "string")
     )
-    return df.mapInArrow(QualityBatches(config), schema)
+    return BatchMap(df, QualityBatches(config), schema)
 
 
 QUALITY = StageDef(
