@@ -142,3 +142,28 @@ def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path
 
     for command in [[], ["curate"], ["demo"], ["stages"]]:
         assert runner.invoke(app, [*command, "--help"]).exit_code == 0
+
+
+def test_row_wise_stages_map_each_upstream_part_into_one_part(spark, clean_inputs, tmp_path):
+    """Language ID and the filters run file by file, no shuffle: part k holds exactly upstream part k's
+    documents (kept or rejected), still sorted by id."""
+    stages = by_stage(run_plain(spark, [str(clean_inputs)], tmp_path / "run"))
+
+    def ids_by_part(o, entries) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for f in entries:
+            part = Path(f.path).name.split("-")[1]  # part-<k>-<token>.parquet
+            table = pq.read_table(str(Path(o.stage_dir) / f.path), columns=["id"])
+            out.setdefault(part, []).extend(table["id"].to_pylist())
+        return out
+
+    for up, down in (("ingest", "langid"), ("langid", "heuristic_filter")):
+        before = ids_by_part(stages[up], stages[up].manifest.files)
+        kept = ids_by_part(stages[down], stages[down].manifest.files)
+        rejected = ids_by_part(stages[down], stages[down].manifest.rejects)
+        assert len(kept) == len(before) > 1
+        for part, ids in kept.items():
+            assert ids == sorted(ids)
+        assert set(kept) | set(rejected) <= set(before)
+        for part, ids in before.items():
+            assert sorted(kept.get(part, []) + rejected.get(part, [])) == ids, (down, part)
