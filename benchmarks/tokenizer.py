@@ -14,9 +14,11 @@ DeepSeek-V3, o200k and Qwen as published, and like for like (their vocabulary be
 trivium's pre-tokenizer, ``@d1`` single digits, ``@d3`` groups of three), which breaks out
 what the digit rule and the rest of the split cost each vocabulary.
 
-More text, not more repetition: fold 0 is also trained on an ``--sample-mb`` weighted
-sample (the earlier recipe) instead of every document, and compared on the same sources.
-``--spark`` adds the same full-corpus build counted by Spark (same counts; wall time).
+More text, not more repetition: fold 0 is also built the other way (every document when the
+folds are sampled with ``--build-sample-mb``, else an ``--sample-mb`` weighted sample) at the base
+size the fold-0 build measured, so only the text differs; both are compared on the same left-out
+sources. ``--spark`` counts the every-document build with Spark (with unsampled folds: an extra
+Spark-counted build that must be identical to the direct one).
 
 Speed (unchanged goal, <= 1.2x): plain `tokenizers` BpeTrainer and `trivium tokenizer train`
 (the preset, base size fixed by ``--timing-base-max``) on the same fold-0 sample file;
