@@ -26,11 +26,12 @@ def _add_dedup_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatc
 
 def build_exact_dedup(spark, df, config: ExactDedupConfig):
     """Keep the smallest id of each group of identical normalised texts; the rest are `exact_duplicate`."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     keyed = df.mapInArrow(_add_dedup_keys, schema_plus(df.schema, ("_key", "string")))
-    keep = keyed.groupBy("_key").agg(F.min("id").alias("_duplicate_of"))
-    joined = keyed.join(keep, "_key")
+    # a window, not groupBy + join: the key function reads every text once, not once per branch
+    joined = keyed.withColumn("_duplicate_of", F.min("id").over(Window.partitionBy("_key")))
     is_dup = F.col("id") != F.col("_duplicate_of")
     out = with_outcome(joined, F.when(is_dup, F.lit("exact_duplicate")))
     out = out.withColumn("_duplicate_of", F.when(is_dup, F.col("_duplicate_of")))
