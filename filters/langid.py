@@ -168,9 +168,10 @@ class LanguageIdentifier:
         labels, probs = self.model.predict([cleaned[i] for i in todo], k=self.top_k)
         for i, labs, ps in zip(todo, labels, probs):
             cands = [(lab[9:], min(1.0, float(p))) for lab, p in zip(labs, ps)]
-            if self.script_check:
-                possible = [c for c in cands if script_possible(c[0], cleaned[i])]
-                if possible and possible[0][0] != cands[0][0]:
+            # the other candidates matter only when the first one's script is not in the text
+            if self.script_check and not script_possible(cands[0][0], cleaned[i]):
+                possible = [c for c in cands[1:] if script_possible(c[0], cleaned[i])]
+                if possible:
                     total = sum(p for _, p in possible)
                     lang, p = possible[0]
                     out[i] = (lang, min(1.0, p / total) if total > 0 else 0.0)
