@@ -37,9 +37,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from proctree import PeakMemory
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRIVIUM_SHARED", REPO.parent / "shared"))
@@ -47,69 +48,17 @@ BASELINES = ("llama3.tiktoken", "deepseek_v3.tokenizer.json", "o200k_base.tiktok
 HEADLINE = "llama3"
 
 
-# --- process-tree peak memory --------------------------------------------------------
-
-
-def _pss(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _tree_rss(pid: int) -> int:
-    """Memory (bytes) of ``pid`` and its descendants: summed PSS (shared pages split
-    between the processes sharing them, so forked workers are not counted twice), RSS
-    where PSS is unavailable."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ppid = int(fields[1])
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-            children.setdefault(ppid, []).append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        pss = _pss(p)
-        total += pss if pss is not None else rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
-
-
 def run_measured(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd``; wall seconds and peak summed RSS of its process tree."""
+    """Run ``cmd``; wall seconds and the peak summed memory (PSS) of its process tree."""
     t0 = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
-        peak = 0
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
-                stop.wait(0.1)
-
-        th = threading.Thread(target=sample, daemon=True)
-        th.start()
-        rc = proc.wait()
-        stop.set()
-        th.join()
+        with PeakMemory(proc.pid, every=0.1) as memory:
+            rc = proc.wait()
     wall = time.perf_counter() - t0
     if rc != 0:
         raise RuntimeError(f"{cmd[:3]} failed (rc={rc}); see {log}:\n{log.read_text()[-3000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1)}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(memory.peak_total / 2**20, 1)}
 
 
 # --- child: plain tokenizers ---------------------------------------------------------
