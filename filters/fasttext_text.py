@@ -233,6 +233,8 @@ class TrainParams:
     seed: int = 0
     max_tokens: int = 256
     loss: str = "softmax"
+    minn: int = 0  # character n-grams of words, minn..maxn characters (0: none); they give a
+    maxn: int = 0  # word never seen in training the vectors of its pieces (new sources, new vocabulary)
     quantize: bool = False
     line_shape: bool = False  # line length / punctuation tokens (on for quality models)
 
@@ -280,8 +282,8 @@ def train_fasttext(examples: list[Example], output: str, params: TrainParams) ->
         "thread": params.threads,
         "seed": params.seed,
         "loss": params.loss,
-        "minn": 0,
-        "maxn": 0,
+        "minn": params.minn,
+        "maxn": params.maxn,
         "verbose": 0,
     }
     job = {"args": args, "output": os.path.abspath(output), "quantize": params.quantize}

@@ -80,6 +80,9 @@ def train(
     dim: int = typer.Option(16, "--dim", min=2),
     word_ngrams: int = typer.Option(2, "--word-ngrams", min=1),
     bucket: int = typer.Option(50_000, "--bucket", min=1000, help="hash buckets of word n-grams (model size)"),
+    minn: int = typer.Option(0, "--minn", min=0, help="shortest character n-gram of a word (0: none)"),
+    maxn: int = typer.Option(0, "--maxn", min=0, help="longest character n-gram of a word (0: none); "
+                             "character n-grams let words never seen in training count"),
     max_tokens: int = typer.Option(256, "--max-tokens", min=16, help="tokens of each document the model reads"),
     threads: int = typer.Option(1, "--threads", min=1, help="fastText threads; only 1 gives a reproducible model"),
     seed: int = typer.Option(0, "--seed"),
@@ -116,7 +119,8 @@ def train(
         _fail("give --labels FILE (labelled rows) or --seed-sources sources.json")
     if threads > 1 and not as_json:
         _err.print("[yellow]note:[/] fastText with more than one thread does not give the same model twice")
-    params = TrainParams(epoch=epoch, lr=lr, dim=dim, word_ngrams=word_ngrams, bucket=bucket, threads=threads,
+    params = TrainParams(epoch=epoch, lr=lr, dim=dim, word_ngrams=word_ngrams, bucket=bucket, minn=minn, maxn=maxn,
+                         threads=threads,
                          seed=seed, max_tokens=max_tokens, quantize=quantize,
                          line_shape=task == "quality" if line_shape is None else line_shape)
     held = set(_csv(holdout))

@@ -40,7 +40,7 @@ DEFAULT_SUBDOMAINS = {
     "zh_poetry": "literature",
     "zh_poetry_alt": "literature",
     "shakespeare": "literature",
-    "gsm8k": "math",
+    "gsm8k": "word_problems",
     "math_eval_en": "math",
     "stacks_latex": "math",
     "gaokao_stem": "science",

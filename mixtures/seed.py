@@ -8,13 +8,19 @@ document-level corrections a person would make.
 gives noise from each page's visible text, navigation included; other formats (WARC) are
 skipped and said so in the report. Sampling is deterministic: the same seed picks the same documents.
 
-Corrections, each optional and reported per source:
+Corrections (decontamination, STEM prose and Chinese negatives are optional), reported per source:
 - **decontamination**: documents the decontamination index (`trivium.filters.decontam`) flags
   for a configured benchmark test set never become seeds — a test set that trained the
   classifier would be favoured by every mixture it filters;
 - **STEM prose** (domain): science, medicine, engineering and mathematics prose inside
   commonsense sources is relabelled `stem/prose` (`trivium.mixtures.stem_prose`), documents of
   uncertain subject are left out;
+- **word problems without markup** (domain): GSM8K's `<<48/2=24>>` calculator annotations and
+  `#### 72` answer line are removed (`plain_math`), so the model learns word problems and not
+  one data set's markup;
+- **boilerplate as extractors give it** (domain): each raw-HTML page is a seed twice, as flat
+  visible lines and as Markdown (`* ` menus indented by nesting, `#` headings), else an html2text
+  page with an indented menu reads as code;
 - **Chinese negatives** (quality): the noise sources are English, so derived Chinese noise
   (shuffled, menu-shaped and repeated text cut from the Chinese positives) is added, else every
   Chinese document would look like high quality.
@@ -135,7 +141,8 @@ def seed_examples(
         if progress:
             progress(name)
         shortest = noise_min_chars if entry.get("bucket") == NOISE else min_chars
-        rows = [r for r in _source_rows(base, name, entry) if r.get("text") is None or len(r["text"].strip()) >= shortest]
+        rows = [r for r in _source_rows(base, name, entry, markdown=task == "domain")
+                if r.get("text") is None or len(r["text"].strip()) >= shortest]
         _add(out, rows, name, entry, task, seed, max_per_source, holdout, subdomains, positive_buckets, judge,
              stem_prose if task == "domain" and entry.get("bucket") == "commonsense" else None)
     if stem_prose is not None and task == "domain":
@@ -156,12 +163,15 @@ def seed_examples(
 _ROWS: dict[tuple, list[dict]] = {}
 
 
-def _source_rows(base: str, name: str, entry: dict) -> list[dict]:
-    """Every document of a source, read once per process (a build reads the corpus for a twin and the final model)."""
-    key = (base, name, json.dumps(entry, sort_keys=True))
+def _source_rows(base: str, name: str, entry: dict, markdown: bool = False) -> list[dict]:
+    """Every document of a source, read once per process (a build reads the corpus for a twin and the final model).
+
+    `markdown`: a raw-HTML page also gives its Markdown rendering (domain seeds).
+    """
+    raw = entry.get("format") == "raw_html"
+    key = (base, name, json.dumps(entry, sort_keys=True), markdown and raw)
     if key not in _ROWS:
-        raw = entry.get("format") == "raw_html"
-        _ROWS[key] = _html_rows(base, entry) if raw else _text_rows(base, name, entry)
+        _ROWS[key] = _html_rows(base, entry, markdown) if raw else _text_rows(base, name, entry)
     return _ROWS[key]
 
 
@@ -215,7 +225,8 @@ def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, see
         r = rows[i]
         meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
         label = _label(task, name, entry, meta, subdomains, set(positive_buckets))
-        ex = Example(label=label, text=r.get("text"), messages=as_json_str(r.get("messages")),
+        text = plain_math(r.get("text")) if task == "domain" and entry.get("bucket") == "stem" else r.get("text")
+        ex = Example(label=label, text=text, messages=as_json_str(r.get("messages")),
                      tools=as_json_str(r.get("tools")), source=name, id=str(r.get("id", "")))
         hit = judge(ex) if judge and split == "train" else None  # held-out rows only measure: test items may stay
         if hit:
@@ -240,6 +251,20 @@ def _add(out: SeedData, rows: list[dict], name: str, entry: dict, task: str, see
     out.report[name] = {"split": split, "used": sum(labels.values()), "available": len(rows), "labels": dict(labels)}
     if flagged:
         out.report[name]["decontaminated"] = dict(sorted(flagged.items()))
+
+
+_CALC = re.compile(r"<<[^<>\n]{0,200}>>")
+_FINAL = re.compile(r"^#### *(.+)$", re.MULTILINE)
+
+
+def plain_math(text: str | None) -> str | None:
+    """A worked solution without GSM8K's machine-readable markup: `<<48/2=24>>` calculator annotations
+    dropped, the `#### 72` answer line written as a sentence. The domain model should learn what a
+    word problem is about, not one data set's markup (other sources' problems have none).
+    """
+    if not text:
+        return text
+    return _FINAL.sub(r"The answer is \1.", _CALC.sub("", text))
 
 
 # ---- derived Chinese noise (quality negatives) -------------------------------------------------
@@ -291,47 +316,84 @@ def _derive(text: str, kind: str, rng: random.Random) -> str:
 
 
 class _VisibleText(HTMLParser):
-    """All text a browser would show, navigation and footers included (what a naive crawl keeps)."""
+    """All text a browser would show, navigation and footers included (what a naive crawl keeps).
+
+    `markdown` writes it as HTML-to-Markdown converters (html2text) do: list items as `* ` bullets
+    indented two spaces per nesting level, headings as `#`, blank lines between blocks. The same
+    page is boilerplate in either form; a model that saw only flat lines reads an indented menu
+    as code.
+    """
 
     SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
     BLOCK = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
                        "section", "article", "header", "footer", "nav", "table", "form", "blockquote", "pre", "dd", "dt"})
 
-    def __init__(self):
+    def __init__(self, markdown: bool = False):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skip = 0
+        self.markdown = markdown
+        self.depth = 0  # list nesting
 
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIP:
             self.skip += 1
         elif tag in self.BLOCK:
             self.parts.append("\n")
+            if not self.markdown:
+                return
+            if tag in ("ul", "ol"):
+                self.depth += 1
+            elif tag == "li":
+                self.parts.append("\x00" + "  " * max(0, self.depth - 1) + "* \x01")
+            elif tag[0] == "h" and tag[1:].isdigit():
+                self.parts.append("\x02\n\x00" + "#" * int(tag[1]) + " \x01")
+            elif tag in ("p", "div", "table", "section", "article"):
+                self.parts.append("\x02\n")
 
     def handle_endtag(self, tag):
         if tag in self.SKIP and self.skip:
             self.skip -= 1
         elif tag in self.BLOCK:
             self.parts.append("\n")
+            if self.markdown and tag in ("ul", "ol") and self.depth:
+                self.depth -= 1
 
     def handle_data(self, data):
         if not self.skip:
             self.parts.append(data)
 
     def text(self) -> str:
-        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
-        return "\n".join(line for line in lines if line)
+        if not self.markdown:
+            lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
+            return "\n".join(line for line in lines if line)
+        out: list[str] = []
+        for line in "".join(self.parts).split("\n"):
+            marker, body = "", line
+            if "\x01" in line:  # a bullet or heading marker opens the line: \x00 marker \x01 text
+                head, _, body = line.rpartition("\x01")
+                marker = head.rpartition("\x00")[2]
+            words = " ".join(body.replace("\x02", "").split())
+            if words:
+                out.append(marker + words)
+            elif "\x02" in line and out and out[-1]:
+                out.append("")  # one blank line between paragraphs
+        return "\n".join(out).strip()
 
 
-def html_to_text(html: str) -> str:
-    parser = _VisibleText()
+def html_to_text(html: str, markdown: bool = False) -> str:
+    parser = _VisibleText(markdown)
     parser.feed(html)
     parser.close()
     return parser.text()
 
 
-def _html_rows(base: str, entry: dict) -> list[dict]:
-    """Rows of a raw-HTML source: its index (JSONL) names the page files, relative to the corpus folder."""
+def _html_rows(base: str, entry: dict, markdown: bool = False) -> list[dict]:
+    """Rows of a raw-HTML source: its index (JSONL) names the page files, relative to the corpus folder.
+
+    Each page gives its visible text as flat lines and, with `markdown`, a second document: the
+    page as Markdown (`ID~markdown`), the form HTML-to-Markdown extractors give.
+    """
     rows = []
     for fname in entry.get("files", []):
         if not fname.endswith((".jsonl", ".jsonl.gz")):
@@ -342,7 +404,10 @@ def _html_rows(base: str, entry: dict) -> list[dict]:
                 continue
             with open(path, "rb") as f:
                 html = f.read().decode("utf-8", errors="replace")
-            rows.append({"id": r.get("id", path), "text": html_to_text(html)})
+            doc_id = r.get("id", path)
+            rows.append({"id": doc_id, "text": html_to_text(html)})
+            if markdown:
+                rows.append({"id": f"{doc_id}~markdown", "text": html_to_text(html, markdown=True)})
     return rows
 
 

@@ -9,7 +9,15 @@ import json
 from trivium.filters.decontam import DecontamConfig
 from trivium.filters.fasttext_text import Example
 from trivium.filters.quality_model import mostly_han
-from trivium.mixtures.seed import QUALITY_NEGATIVE, QUALITY_POSITIVE, SeedData, chinese_negatives, seed_examples
+from trivium.mixtures.seed import (
+    QUALITY_NEGATIVE,
+    QUALITY_POSITIVE,
+    SeedData,
+    chinese_negatives,
+    html_to_text,
+    plain_math,
+    seed_examples,
+)
 from trivium.mixtures.stem_prose import AMBIGUOUS, COMMONSENSE, LABEL, STEM, StemProseRule, evidence, judge, relabel
 
 PHYSICS = (
@@ -31,6 +39,13 @@ DYNAMO = (  # one field word, repeated: density without breadth
     "and the Energy captain said energy had made the difference. Energy travel to the capital next week, where "
     "the Energy squad will meet the league leaders in front of a full stadium on Saturday afternoon at three."
 )
+SCIENCE_NEWS = (  # few field terms: the story names its research, not its field's vocabulary
+    "A man's fertility appears to decline after the age of 40, in much the same way as a woman's, say French "
+    "researchers. The team from the national health institute report their findings in the May issue of a "
+    "journal. Their study of nearly 8,000 couples found that the chance of conceiving within a year fell for "
+    "older men. The researchers say the study shows men should not assume they can delay fatherhood, and further "
+    "research on the genetic causes is planned. Scientists elsewhere said the study was large and well designed."
+)
 ZH_BIOLOGY = (
     "細胞是生物體結構和功能的基本單位。細胞膜由磷脂雙分子層和蛋白質組成，控制物質進出細胞。細胞核內的染色體攜帶基因，"
     "基因由DNA分子組成，決定蛋白質的合成。線粒體通過氧化反應為細胞提供能量，而酶則催化細胞內的化學反應。"
@@ -50,6 +65,15 @@ def test_lexicon_needs_density_and_breadth_in_both_languages():
     assert judge(DYNAMO) == AMBIGUOUS  # left to the first model, never STEM by the lexicon alone
     assert judge(ZH_BIOLOGY) == STEM and judge(ZH_HISTORY) == COMMONSENSE
     assert judge(PHYSICS[:100]) is None and judge(None) is None  # too short to judge
+    assert judge(SCIENCE_NEWS) == STEM  # research vocabulary: "researchers", "study", with a field term or two
+    ev = evidence(SCIENCE_NEWS)
+    assert ev.breadth >= StemProseRule().stem_breadth and {"researcher", "study"} <= _hits(SCIENCE_NEWS)
+
+
+def _hits(text: str) -> set[str]:
+    from trivium.mixtures.stem_prose import _EN_RX
+
+    return {h.lower() for h in _EN_RX.findall(text.lower())}
 
 
 def _ex(label, text, source, i):
@@ -130,3 +154,33 @@ def test_balance_oversamples_buckets_in_equal_sub_domain_shares_and_drops_nothin
     counts = Counter(e.label for e in balance_by_bucket(examples, seed=0))
     assert counts == {"stem/math": 90, "stem/prose": 50, "commonsense/encyclopedia": 100}
     assert balance_by_bucket(examples, seed=0) == balance_by_bucket(examples, seed=0)
+
+
+def test_word_problem_solutions_lose_gsm8k_markup_only():
+    solution = "She sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert plain_math(solution) == "She sold 48/2 = 24 clips in May.\nAltogether 48+24 = 72 clips.\nThe answer is 72."
+    latex = "Let $x << y$ and $a \\ll b$.\n\\section{Heading}"
+    assert plain_math(latex) == latex and plain_math(None) is None
+
+
+def test_html_pages_render_as_flat_lines_or_as_markdown():
+    page = ("<html><head><title>t</title><script>var x = 1;</script></head><body><nav><ul><li><a>Home</a></li>"
+            "<li>News<ul><li>World</li><li>Local   news</li></ul></li></ul></nav><h2>A headline</h2>"
+            "<p>First paragraph\n that wraps.</p><p>Second.</p></body></html>")
+    assert html_to_text(page) == "Home\nNews\nWorld\nLocal news\nA headline\nFirst paragraph\nthat wraps.\nSecond."
+    assert html_to_text(page, markdown=True) == (
+        "* Home\n* News\n  * World\n  * Local news\n\n## A headline\n\nFirst paragraph\nthat wraps.\n\nSecond.")
+
+
+def test_a_raw_html_source_gives_its_markdown_rendering_to_domain_seeds_only(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "a.html").write_text("<ul>" + "".join(f"<li>Menu entry {i}</li>" for i in range(30)) + "</ul>")
+    with gzip.open(tmp_path / "index.jsonl.gz", "wt") as f:
+        f.write(json.dumps({"id": "web/a", "path": "pages/a.html"}) + "\n")
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({"web": {"bucket": "noise", "format": "raw_html", "files": ["index.jsonl.gz"]}}))
+    domain = seed_examples(str(sources), "domain")
+    assert sorted(e.id for e in domain.train) == ["web/a", "web/a~markdown"]
+    assert {e.label for e in domain.train} == {"noise/noise"}  # no sub-domain named: the bucket
+    assert next(e.text for e in domain.train if e.id == "web/a~markdown").startswith("* Menu entry 0\n* Menu entry 1")
+    assert [e.id for e in seed_examples(str(sources), "quality").train] == ["web/a"]  # the quality model's seeds as before
