@@ -39,13 +39,6 @@ DYNAMO = (  # one field word, repeated: density without breadth
     "and the Energy captain said energy had made the difference. Energy travel to the capital next week, where "
     "the Energy squad will meet the league leaders in front of a full stadium on Saturday afternoon at three."
 )
-SCIENCE_NEWS = (  # few field terms: the story names its research, not its field's vocabulary
-    "A man's fertility appears to decline after the age of 40, in much the same way as a woman's, say French "
-    "researchers. The team from the national health institute report their findings in the May issue of a "
-    "journal. Their study of nearly 8,000 couples found that the chance of conceiving within a year fell for "
-    "older men. The researchers say the study shows men should not assume they can delay fatherhood, and further "
-    "research on the genetic causes is planned. Scientists elsewhere said the study was large and well designed."
-)
 ZH_BIOLOGY = (
     "細胞是生物體結構和功能的基本單位。細胞膜由磷脂雙分子層和蛋白質組成，控制物質進出細胞。細胞核內的染色體攜帶基因，"
     "基因由DNA分子組成，決定蛋白質的合成。線粒體通過氧化反應為細胞提供能量，而酶則催化細胞內的化學反應。"
@@ -65,15 +58,6 @@ def test_lexicon_needs_density_and_breadth_in_both_languages():
     assert judge(DYNAMO) == AMBIGUOUS  # left to the first model, never STEM by the lexicon alone
     assert judge(ZH_BIOLOGY) == STEM and judge(ZH_HISTORY) == COMMONSENSE
     assert judge(PHYSICS[:100]) is None and judge(None) is None  # too short to judge
-    assert judge(SCIENCE_NEWS) == STEM  # research vocabulary: "researchers", "study", with a field term or two
-    ev = evidence(SCIENCE_NEWS)
-    assert ev.breadth >= StemProseRule().stem_breadth and {"researcher", "study"} <= _hits(SCIENCE_NEWS)
-
-
-def _hits(text: str) -> set[str]:
-    from trivium.mixtures.stem_prose import _EN_RX
-
-    return {h.lower() for h in _EN_RX.findall(text.lower())}
 
 
 def _ex(label, text, source, i):
