@@ -1,7 +1,7 @@
 """Peak memory of a process tree, sampled from /proc: the benchmarks' one way to measure a command and what it
 starts (a Spark JVM, its Python workers, a Prefect server).
 
-Per process: peak RSS and its kind. For the tree and per kind: peak of the summed PSS, which splits shared pages
+Per process: peak RSS and its kind. For the whole tree: peak of the summed PSS, which splits shared pages
 between the processes sharing them, so pyspark's forked workers are not counted twice.
 """
 
@@ -80,7 +80,6 @@ class PeakMemory:
         self.peak_rss: dict[int, int] = {}
         self.kinds: dict[int, str] = {}
         self.peak_total = 0
-        self.peak_kind_total: dict[str, int] = defaultdict(int)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -93,16 +92,14 @@ class PeakMemory:
         self._thread.join()
 
     def sample(self) -> None:
-        totals: dict[str, int] = defaultdict(int)
+        total = 0
         for pid in tree(self.root):
             cmd = cmdline(pid)
             if cmd:  # re-read each time: spark-class is a bash script that execs the JVM under the same pid
                 self.kinds[pid] = kind(pid, self.root, cmd)
             self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss(pid))
-            totals[self.kinds.get(pid, "other")] += pss(pid)
-        self.peak_total = max(self.peak_total, sum(totals.values()))
-        for k, v in totals.items():
-            self.peak_kind_total[k] = max(self.peak_kind_total[k], v)
+            total += pss(pid)
+        self.peak_total = max(self.peak_total, total)
 
     def _run(self) -> None:
         while True:

@@ -44,21 +44,23 @@ def source_docs(source: str):
                 yield json.loads(line)
 
 
+def text_bytes(record: dict) -> int:
+    return len(record["text"].encode()) if isinstance(record.get("text"), str) else 0
+
+
 def build_slice(mb: float) -> dict[str, list[dict]]:
     """The same leading share of every source with text, ~mb of text in all."""
-    sizes = {}
-    for d in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
-        sizes[d.name] = sum(len(r["text"].encode()) for r in source_docs(d.name) if isinstance(r.get("text"), str))
-    total = sum(sizes.values())
-    share = min(1.0, mb * 1e6 / total)
+    corpus = {d.name: list(source_docs(d.name)) for d in sorted(p for p in CORPUS.iterdir() if p.is_dir())}
+    sizes = {source: sum(map(text_bytes, docs)) for source, docs in corpus.items()}
+    share = min(1.0, mb * 1e6 / sum(sizes.values()))
     out = {}
-    for source, size in sizes.items():
-        budget, got, rows = share * size, 0, []
-        for r in source_docs(source):
+    for source, docs in corpus.items():
+        budget, got, rows = share * sizes[source], 0, []
+        for r in docs:
             if got >= budget:
                 break
             rows.append(r)
-            got += len(r["text"].encode()) if isinstance(r.get("text"), str) else 0
+            got += text_bytes(r)
         out[source] = rows
     return out
 
@@ -93,7 +95,7 @@ def write_input(rows: dict[str, list[dict]], folder: Path, copies: int) -> int:
                         if isinstance(r.get("text"), str):
                             copy["text"] = variant(r["text"], copy["id"])
                     f.write(json.dumps(copy, ensure_ascii=False) + "\n")
-                    n += len(r["text"].encode()) if isinstance(r.get("text"), str) else 0
+                    n += text_bytes(r)
     return n
 
 
@@ -133,6 +135,15 @@ def datatrove_rate(mb: float = 0.5) -> float:
     return size / 1e6 / (time.time() - start)
 
 
+def per_core(mb_in: float, seconds: float, cores: int) -> float:
+    """MB/s per core (nan when nothing was timed)."""
+    return mb_in / seconds / cores if seconds > 0 else float("nan")
+
+
+def core_hours_per_tb(mb_per_s_core: float) -> float:
+    return 1e6 / mb_per_s_core / 3600
+
+
 def report(results: dict, cores: int, master: str, dt: float) -> None:
     """Scaling against the smallest run and the projection from the largest one (printed after every run)."""
     base = min(results)
@@ -169,12 +180,12 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
     for name, m in stages.items():
         if not m["wall_s"] or not m["text_bytes_in"]:
             continue
-        rate = m["text_bytes_in"] / 1e6 / m["wall_s"] / cores
+        rate = per_core(m["text_bytes_in"] / 1e6, m["wall_s"], cores)
         marginal = float("nan")
         prev = results[below][1].get(name) if below else None
-        if prev and m["wall_s"] > prev["wall_s"] and m["text_bytes_in"] > prev["text_bytes_in"]:
-            marginal = (m["text_bytes_in"] - prev["text_bytes_in"]) / 1e6 / (m["wall_s"] - prev["wall_s"]) / cores
-        ch, mch = 1e6 / rate / 3600, 1e6 / marginal / 3600
+        if prev and m["text_bytes_in"] > prev["text_bytes_in"]:
+            marginal = per_core((m["text_bytes_in"] - prev["text_bytes_in"]) / 1e6, m["wall_s"] - prev["wall_s"], cores)
+        ch, mch = core_hours_per_tb(rate), core_hours_per_tb(marginal)
         totals[0] += ch
         totals[1] += mch
         print(f"  {name:18} {rate:9.2f} {marginal:9.2f}   {ch:9.1f} {mch:9.1f}   {ch * tb_11t:18,.0f} {mch * tb_11t:9,.0f}")
@@ -182,7 +193,7 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
           f"{totals[0] * tb_11t:18,.0f} {totals[1] * tb_11t:9,.0f}")
     print(f"  {'Dolma (published)':18} {'':9} {'':9}   {DOLMA_CPU_H_PER_TB:9.1f} {'':9}   "
           f"{DOLMA_CPU_H_PER_TB * tb_11t:18,.0f}")
-    dt_ch = 1e6 / dt / 3600
+    dt_ch = core_hours_per_tb(dt)
     print(f"  datatrove's heuristic filters alone: {dt:.3f} MB/s/core -> {dt_ch:,.0f} core-h/TB, "
           f"{dt_ch * tb_11t:,.0f} core-h for 11T tokens (measured now, one process, enwiki)")
     print(f"  curate / Dolma: {totals[0] / DOLMA_CPU_H_PER_TB:.2f} as run, {totals[1] / DOLMA_CPU_H_PER_TB:.2f} marginal"
@@ -213,7 +224,7 @@ def main() -> None:
             print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}")
             print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'wall s':>8} {'MB/s/core':>10}")
             for name, m in stages.items():
-                rate = m["text_bytes_in"] / 1e6 / m["wall_s"] / cores if m["wall_s"] else 0.0
+                rate = per_core(m["text_bytes_in"] / 1e6, m["wall_s"], cores)
                 print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['wall_s']:8.1f} {rate:10.2f}")
             print("  peak RSS: " + ", ".join(f"{kind} x{n}: {mb:.0f} MB" for kind, (n, mb) in sorted(rss.items())))
             report(results, cores, args.master, dt)

@@ -64,13 +64,12 @@ def select_stages(config, only: str | None, until: str | None):
     """`--until S` disables the stages after S; `--only S` too (its upstream must be committed already)."""
     from trivium.flows.stages import STAGE_NAMES, STAGES
 
-    names = STAGE_NAMES
     target = only or until
     if target is None:
         return config
-    if target not in names:
-        raise ValueError(f"--{'only' if only else 'until'} {target!r}: not a stage ({', '.join(names)})")
-    for sdef in STAGES[names.index(target):]:
+    if target not in STAGE_NAMES:
+        raise ValueError(f"--{'only' if only else 'until'} {target!r}: not a stage ({', '.join(STAGE_NAMES)})")
+    for sdef in STAGES[STAGE_NAMES.index(target):]:
         section = getattr(config, sdef.config_field)
         setattr(config, sdef.config_field, section.model_copy(update={"enabled": False}))
     return config

@@ -120,8 +120,7 @@ def train(
     if threads > 1 and not as_json:
         _err.print("[yellow]note:[/] fastText with more than one thread does not give the same model twice")
     params = TrainParams(epoch=epoch, lr=lr, dim=dim, word_ngrams=word_ngrams, bucket=bucket, minn=minn, maxn=maxn,
-                         threads=threads,
-                         seed=seed, max_tokens=max_tokens, quantize=quantize,
+                         threads=threads, seed=seed, max_tokens=max_tokens, quantize=quantize,
                          line_shape=task == "quality" if line_shape is None else line_shape)
     held = set(_csv(holdout))
     train_ex, held_ex, report = [], [], {}

@@ -24,10 +24,9 @@ def stage_states(run_dir: str) -> list[dict]:
     fs, base = io.fs_and_path(run_dir)
     if not fs.exists(base):
         raise FileNotFoundError(f"run folder not found: {run_dir}")
-    names = STAGE_NAMES
     present = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(base, detail=False)}
     rows, seen = [], set()
-    for index, name in enumerate(names):
+    for index, name in enumerate(STAGE_NAMES):
         folder = f"{index:02d}_{name}"
         url = io.join(run_dir, folder)
         seen.add(url)

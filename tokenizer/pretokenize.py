@@ -278,6 +278,7 @@ def twin_ranges() -> list[tuple[int, int]] | None:
 
     if _TWIN_RANGES_OVERRIDE is not None:
         return list(_TWIN_RANGES_OVERRIDE)
+
     def disagreeing() -> list[int]:
         cps = np.array([c for c in range(0x110000) if not 0xD800 <= c < 0xE000], dtype=np.int64)
         text = "".join(map(chr, cps.tolist()))
