@@ -222,10 +222,15 @@ def main() -> None:
             wall, stages, rss = run_curate(tmp / f"in{k}", tmp / f"run{k}", args.master)
             results[k] = (wall, stages, rss, text)
             print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}")
-            print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'wall s':>8} {'MB/s/core':>10}")
+            # per-document costs (a fastText call, LSH band rows) weigh by document count, not bytes:
+            # the mean document size says how far this slice is from the reader's own data
+            print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'bytes/doc':>9} {'wall s':>8} {'MB/s/core':>10} "
+                  f"{'core-us/doc':>11}")
             for name, m in stages.items():
                 rate = per_core(m["text_bytes_in"] / 1e6, m["wall_s"], cores)
-                print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['wall_s']:8.1f} {rate:10.2f}")
+                docs = max(m["docs_in"], 1)
+                print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['text_bytes_in'] / docs:9.0f} "
+                      f"{m['wall_s']:8.1f} {rate:10.2f} {m['wall_s'] * cores / docs * 1e6:11.0f}")
             print("  peak RSS: " + ", ".join(f"{kind} x{n}: {mb:.0f} MB" for kind, (n, mb) in sorted(rss.items())))
             report(results, cores, args.master, dt)
     finally:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 import xxhash
 
-_WS = re.compile(r"\s+")
-
 
 def normalise(text: str) -> str:
-    """NFKC, then every whitespace run folded to one space: layout differences are not content."""
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+    """NFKC, then every whitespace run folded to one space: layout differences are not content.
+
+    ASCII is already NFKC; str.split() splits on exactly the characters `\\s` matches (str.isspace),
+    so split/join is the regex fold, stripped, at a fraction of its cost."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
 
 
 def dedup_key(text: str | None, messages: str | None = None, tools: str | None = None) -> str:

@@ -362,19 +362,13 @@ def indexed_pair_similarity(
     """
     if measure not in ("jaccard", "containment"):
         raise ValueError(f"measure must be jaccard or containment, got {measure!r}")
-    sets = {}
-    out = np.empty(len(a), dtype=np.float64)
-    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
-        for d in (x, y):
-            if d not in sets:
-                sets[d] = np.unique(hashes[offsets[d] : offsets[d + 1]])
-        sa, sb = sets[x], sets[y]
-        if len(sa) == 0 or len(sb) == 0:
-            out[i] = 0.0
-            continue
-        inter = len(np.intersect1d(sa, sb, assume_unique=True))
-        out[i] = inter / (min(len(sa), len(sb)) if measure == "containment" else len(sa) + len(sb) - inter)
-    return out
+    sets, set_offsets = mh.shingle_sets(hashes, offsets)
+    sizes = np.diff(set_offsets)
+    inter = mh.set_intersections(sets, set_offsets, a, b).astype(np.float64)
+    size_a, size_b = sizes[a], sizes[b]
+    denom = np.minimum(size_a, size_b) if measure == "containment" else size_a + size_b - inter
+    # an empty set shares nothing: 0, not 0/0
+    return np.divide(inter, denom, out=np.zeros(len(a), dtype=np.float64), where=(size_a > 0) & (size_b > 0))
 
 
 def components_local(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -377,6 +377,39 @@ class StageDef:
     manifest_extra: Callable[[BaseModel], dict] | None = None  # config -> what the manifest records (e.g. models)
 
 
+MARK_ROWS_LIMIT = 2_000_000  # at most this many rows marked by a `MarkListed` map; more go through a join
+
+
+class MarkListed:
+    """mapInArrow function: rows whose id is in `marks` (id -> detail) get `reason`, and the detail in
+    `detail_column`; the rest are kept. A stage that decided on a few small (id, detail) rows applies them
+    row-wise, file by file, instead of joining them to the documents (a shuffle of every text)."""
+
+    def __init__(self, marks: dict[str, str], reason: str, detail_column: str):
+        self.marks, self.reason, self.detail_column = marks, reason, detail_column
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            details = [self.marks.get(i) for i in batch.column("id").to_pylist()]
+            batch = outcome_columns(batch, [self.reason if d is not None else None for d in details])
+            yield set_column(batch, self.detail_column, pa.array(details, pa.string()))
+
+
+def mark_rows(df, marks, reason: str, detail_column: str):
+    """`df` with `reason` on the rows listed in `marks` (a DataFrame of id, `detail_column`): row-wise
+    (a `BatchMap`, no shuffle) when they are at most MARK_ROWS_LIMIT, else a join."""
+    from pyspark.sql import functions as F
+
+    marks = marks.localCheckpoint()  # computed once, whichever way it is applied
+    listed = marks.limit(MARK_ROWS_LIMIT + 1).toArrow()
+    if listed.num_rows <= MARK_ROWS_LIMIT:
+        fn = MarkListed(dict(zip(listed["id"].to_pylist(), listed[detail_column].to_pylist())), reason, detail_column)
+        schema = schema_plus(df.schema, (REASON, "string"), (DISPOSITION, "string"), (detail_column, "string"))
+        return BatchMap(df, fn, schema)
+    out = df.join(marks, "id", "left")
+    return with_outcome(out, F.when(F.col(detail_column).isNotNull(), F.lit(reason)))
+
+
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
     if name in batch.schema.names:
         i = batch.schema.get_field_index(name)

@@ -561,6 +561,54 @@ def _band_keys(sig_bytes, bands, row_bytes, out):
             out[d, j] = xxh64(sig_bytes[d], j * row_bytes, (j + 1) * row_bytes, j)
 
 
+@nb.njit(cache=True)
+def _shingle_sets(hashes, offsets, out, out_offsets):
+    """Each document's hashes sorted and without repeats (the shingle set), document by document."""
+    pos = 0
+    out_offsets[0] = 0
+    for d in range(len(offsets) - 1):
+        seg = np.sort(hashes[offsets[d] : offsets[d + 1]])
+        for i in range(len(seg)):
+            if i == 0 or seg[i] != seg[i - 1]:
+                out[pos] = seg[i]
+                pos += 1
+        out_offsets[d + 1] = pos
+
+
+@nb.njit(cache=True)
+def _set_intersections(sets, offsets, a, b, out):
+    """|set a[k] & set b[k]| by merging the two sorted sets."""
+    for k in range(len(a)):
+        i, i_end = offsets[a[k]], offsets[a[k] + 1]
+        j, j_end = offsets[b[k]], offsets[b[k] + 1]
+        n = 0
+        while i < i_end and j < j_end:
+            if sets[i] == sets[j]:
+                n += 1
+                i += 1
+                j += 1
+            elif sets[i] < sets[j]:
+                i += 1
+            else:
+                j += 1
+        out[k] = n
+
+
+def shingle_sets(hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sets, set offsets): every document's shingle hashes as a sorted set, `shingle_hashes`' layout."""
+    out = np.empty(len(hashes), dtype=hashes.dtype)
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    _shingle_sets(hashes, np.asarray(offsets, np.int64), out, out_offsets)
+    return out[: out_offsets[-1]], out_offsets
+
+
+def set_intersections(sets: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sizes of the intersections of sets a[k] and b[k] (from `shingle_sets`)."""
+    out = np.empty(len(a), dtype=np.int64)
+    _set_intersections(sets, offsets, np.asarray(a, np.int64), np.asarray(b, np.int64), out)
+    return out
+
+
 def _as_string_array(texts) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from damage import build_clean_inputs
@@ -167,3 +168,14 @@ def test_row_wise_stages_map_each_upstream_part_into_one_part(spark, clean_input
         assert set(kept) | set(rejected) <= set(before)
         for part, ids in before.items():
             assert sorted(kept.get(part, []) + rejected.get(part, [])) == ids, (down, part)
+
+
+def test_mark_listed_marks_only_listed_ids_and_keeps_rows_in_place():
+    from trivium.flows.stage import MarkListed
+
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b", "c"], "text": ["x", "y", "z"]})
+    out = next(MarkListed({"b": "a"}, "exact_duplicate", "_duplicate_of")(iter([batch])))
+    assert out.column("id").to_pylist() == ["a", "b", "c"]
+    assert out.column("_reason").to_pylist() == [None, "exact_duplicate", None]
+    assert out.column("_disposition").to_pylist() == [None, "dropped", None]
+    assert out.column("_duplicate_of").to_pylist() == [None, "a", None]

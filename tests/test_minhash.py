@@ -226,3 +226,14 @@ def test_gpu_flag_auto_falls_back_to_cpu():
     params = mh.MinHashParams(num_perm=16)
     cpu = mh.signatures(["a b c d e f"], params)
     assert np.array_equal(mh.signatures(["a b c d e f"], params, device="auto"), cpu)
+
+
+def test_shingle_sets_and_their_intersections_by_hand():
+    # three documents' shingle hashes, with repeats and out of order; the third is empty
+    hashes = np.array([5, 3, 5, 9, 3, 9, 7, 1], dtype=np.uint64)
+    offsets = np.array([0, 4, 8, 8], dtype=np.int64)
+    sets, set_offsets = mh.shingle_sets(hashes, offsets)
+    assert sets.tolist() == [3, 5, 9, 1, 3, 7, 9] and set_offsets.tolist() == [0, 3, 7, 7]
+    # {3,5,9} & {1,3,7,9} = {3,9}; anything & {} = {}; a set with itself is itself
+    got = mh.set_intersections(sets, set_offsets, np.array([0, 0, 1, 1]), np.array([1, 2, 1, 0]))
+    assert got.tolist() == [2, 0, 4, 2]

@@ -160,26 +160,17 @@ def test_signature_batches_without_spark():
         {"id": ["a", "b", "c"], "text": ["one two three four five six", None, ""], "messages": [None, msgs, None]}
     )
     out = next(SignatureBatches(cfg, None)(iter([batch])))
-    assert out.schema.names == [
-        "id",
-        "text",
-        "messages",
-        "_nd_length",
-        "_nd_quality",
-        "_nd_shingles",
-        "_nd_keys",
-        "_nd_sig",
-    ]
+    assert out.schema.names == ["id", "length", "quality", "n_shingles", "keys", "sig"]  # no text: it stays put
     assert out.column("id").to_pylist() == ["a", "b", "c"]
-    assert out.column("_nd_shingles").to_pylist() == [2, 1, 0]
-    keys = out.column("_nd_keys").to_pylist()
+    assert out.column("n_shingles").to_pylist() == [2, 1, 0]
+    keys = out.column("keys").to_pylist()
     assert all(len(k) == 4 for k in keys)
     sig = mh.signatures(["one two three four five six"], cfg.minhash_params())
     assert keys[0] == mh.band_keys(sig, 4, 8).view(np.int64)[0].tolist()
-    assert np.frombuffer(out.column("_nd_sig")[0].as_py(), np.uint64).tolist() == sig[0].tolist()
+    assert np.frombuffer(out.column("sig")[0].as_py(), np.uint64).tolist() == sig[0].tolist()
     skip_cfg = NearDedupConfig(num_perm=32, bands=4, rows=8, conversations="skip")
     skip = next(SignatureBatches(skip_cfg, None, keep_sig=False)(iter([batch])))
-    assert skip.column("_nd_shingles").to_pylist() == [2, 0, 0] and skip.column("_nd_sig").null_count == 3
+    assert skip.column("n_shingles").to_pylist() == [2, 0, 0] and skip.column("sig").null_count == 3
 
 
 # ---- connected components --------------------------------------------------------------------

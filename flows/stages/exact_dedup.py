@@ -1,4 +1,8 @@
-"""Exact dedup stage: one key per normalised text; the smallest id of each key is kept."""
+"""Exact dedup stage: one key per normalised text; the smallest id of each key is kept.
+
+The keys (id, key: a few dozen bytes a document) are grouped, not the documents: the duplicates found
+are then marked row-wise, file by file, so no text is shuffled.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,23 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pydantic import BaseModel
 from trivium.filters.exact_dedup import dedup_key
-from trivium.flows.stage import StageDef, schema_plus, set_column, with_outcome
+from trivium.flows.stage import StageDef, mark_rows
+
+EXACT_DUPLICATE = "exact_duplicate"
 
 
 class ExactDedupConfig(BaseModel):
     enabled: bool = True
 
 
-def _add_dedup_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _dedup_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         cols = {
             c: batch.column(c).to_pylist() if c in batch.schema.names else [None] * batch.num_rows
             for c in ("text", "messages", "tools")
         }
         keys = [dedup_key(t, m, tl) for t, m, tl in zip(cols["text"], cols["messages"], cols["tools"])]
-        yield set_column(batch, "_key", pa.array(keys, pa.string()))
+        yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(keys, pa.string())], ["id", "_key"])
 
 
 def build_exact_dedup(spark, df, config: ExactDedupConfig):
@@ -29,13 +35,11 @@ def build_exact_dedup(spark, df, config: ExactDedupConfig):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keyed = df.mapInArrow(_add_dedup_keys, schema_plus(df.schema, ("_key", "string")))
-    # a window, not groupBy + join: the key function reads every text once, not once per branch
-    joined = keyed.withColumn("_duplicate_of", F.min("id").over(Window.partitionBy("_key")))
-    is_dup = F.col("id") != F.col("_duplicate_of")
-    out = with_outcome(joined, F.when(is_dup, F.lit("exact_duplicate")))
-    out = out.withColumn("_duplicate_of", F.when(is_dup, F.col("_duplicate_of")))
-    return out.drop("_key")
+    content = df.select("id", *[c for c in ("text", "messages", "tools") if c in df.columns])
+    keys = content.mapInArrow(_dedup_keys, "id string, _key string")  # only ids and keys are shuffled
+    first = keys.withColumn("_duplicate_of", F.min("id").over(Window.partitionBy("_key")))
+    duplicates = first.where(F.col("id") != F.col("_duplicate_of")).select("id", "_duplicate_of")
+    return mark_rows(df, duplicates, EXACT_DUPLICATE, "_duplicate_of")
 
 
 EXACT_DEDUP = StageDef("exact_dedup", "exact_dedup", build_exact_dedup, "NFKC + whitespace-normalised exact duplicates")

@@ -17,7 +17,8 @@
 5. Representatives: per component the first by (quality desc, length desc, id asc) is kept;
    the others are dropped as `near_duplicate` with `dup_cluster` = the kept document's id. A
    component that holds a document of an earlier run keeps none of this run's members:
-   `dup_cluster` is then that earlier document's id.
+   `dup_cluster` is then that earlier document's id. The (id, dup_cluster) rows are marked on the
+   upstream files row-wise (`mark_rows`): the texts are read, never shuffled or checkpointed.
    Steps 2-5 run on the driver in NumPy instead (`driver_band_rows`: documents x bands up to 5M, the
    candidate documents' text under `driver_text_bytes`, no cross-run index): the band keys are
    collected, candidates and components found, and only the texts of candidate documents fetched;
@@ -58,18 +59,12 @@ from trivium.filters.near_dedup import (
     pair_similarity,
     signature_jaccard,
 )
-from trivium.flows.stage import StageDef, with_outcome
+from trivium.flows.stage import StageDef, mark_rows
 from trivium.flows.stages._near_dedup_work import Workdir, read_index, write_index
 from trivium.kernels import minhash as mh
 
-# columns the signature pass appends to every document (dropped again before the stage's output)
-SIG_COLUMNS = (
-    ("_nd_length", "long"),
-    ("_nd_quality", "double"),
-    ("_nd_shingles", "int"),
-    ("_nd_keys", "array<long>"),
-    ("_nd_sig", "binary"),
-)
+# what the signature pass gives per document (the texts stay where they are)
+SIGNATURE_DDL = "id string, length long, quality double, n_shingles int, keys array<long>, sig binary"
 
 
 class NearDedupConfig(NearDedupParams):
@@ -89,7 +84,7 @@ class NearDedupConfig(NearDedupParams):
         "(0: always on Spark); the components are the same either way",
     )
     driver_band_rows: int = Field(
-        5_000_000,
+        20_000_000,
         ge=0,
         exclude=True,
         description="find candidates, verify and cluster on the driver (NumPy) when documents x bands is at most "
@@ -102,8 +97,8 @@ class NearDedupConfig(NearDedupParams):
         None,
         ge=1,
         exclude=True,
-        description="shuffle partitions while finding duplicates; default: one per 250K documents, "
-        "at most the session's spark.sql.shuffle.partitions",
+        description="shuffle partitions while finding duplicates; default: one per 100K documents and at "
+        "least one per core, at most the session's spark.sql.shuffle.partitions",
     )
     checkpoint_dir: str | None = Field(
         None, exclude=True, description="folder for checkpoints (default: a temp dir); not part of the config hash"
@@ -117,7 +112,7 @@ class NearDedupConfig(NearDedupParams):
 
 
 class SignatureBatches:
-    """mapInArrow function: each document plus its length, quality, shingle count, band keys and signature.
+    """mapInArrow function: each document's id, length, quality, shingle count, band keys and signature.
 
     One kernel call per Arrow batch. The signature itself is kept only where something reads it
     (signature verification, the cross-run index); the band keys always.
@@ -164,10 +159,8 @@ class SignatureBatches:
             key_arr = pa.ListArray.from_arrays(
                 pa.array(np.arange(0, n * self.bands + 1, self.bands, dtype=np.int32)), pa.array(keys.ravel())
             )
-            added = [length, quality, pa.array(np.diff(offsets).astype(np.int32)), key_arr, sig_arr]
-            yield pa.RecordBatch.from_arrays(
-                batch.columns + added, names=batch.schema.names + [name for name, _ in SIG_COLUMNS]
-            )
+            columns = [batch.column("id"), length, quality, pa.array(np.diff(offsets).astype(np.int32)), key_arr, sig_arr]
+            yield pa.RecordBatch.from_arrays(columns, names=["id", "length", "quality", "n_shingles", "keys", "sig"])
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -309,15 +302,13 @@ def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
         return sig_pairs.mapInArrow(SignaturePairs(dtype), "src long, dst long, sim double")
     # pairs of this run's documents: the measure on the texts; a pair with an earlier run's
     # document (dst < 0: the bucket minimum) is checked on the stored signature, its text is not at hand
-    msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
-    texts = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs)
     # only the documents of candidate pairs: their ids are few, so they are broadcast and the texts
     # of all the others never leave their partition
     needed = cand.select(F.col("src").alias("nid")).union(
         cand.where(F.col("dst") >= 0).select(F.col("dst").alias("nid"))
     )
-    needed = needed.distinct()
-    texts = texts.join(F.broadcast(needed) if 2 * n_cand <= BROADCAST_ROWS else needed, "nid")
+    needed = needed.distinct().join(nodes.select("nid", "id"), "nid")
+    texts = _texts(docs).join(F.broadcast(needed) if 2 * n_cand <= BROADCAST_ROWS else needed, "id")
     ta = texts.select(F.col("nid").alias("src"), F.col("text").alias("text_a"), F.col("messages").alias("msg_a"))
     tb = texts.select(F.col("nid").alias("dst"), F.col("text").alias("text_b"), F.col("messages").alias("msg_b"))
     local = cand.where(F.col("dst") >= 0).join(ta, "src").join(tb, "dst")
@@ -329,44 +320,36 @@ def _score_pairs(docs, cand, n_cand: int, nodes, config: NearDedupConfig):
     return sims
 
 
-def _parse_type(ddl: str):
-    from pyspark.sql.types import StructType
+def _texts(docs):
+    """(id, text, messages) of the documents (messages null where the input has none)."""
+    from pyspark.sql import functions as F
 
-    return StructType.fromDDL(f"x {ddl}").fields[0].dataType
+    msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
+    return docs.select("id", "text", msgs)
 
 
-def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: dict):
-    """(id, dup_cluster) of the documents to drop, the signatures table and the materialised documents."""
+def find_duplicates(spark, docs, config: NearDedupConfig, work: Workdir, stats: dict):
+    """(id, dup_cluster) of the documents to drop, and the signatures table."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StructType
 
     bands, rows = config.bands_rows()
     stats.update(bands=bands, rows=rows, threshold=config.threshold, num_perm=config.num_perm)
     t0 = time.time()
-    # The documents are materialised once, with their signature columns: every later step (texts of
-    # candidate pairs, the stage's output) reads this checkpoint instead of the upstream stage.
-    quality = config.quality_column if config.quality_column in df.columns else None
+    # Only the signatures are materialised (a few hundred bytes a document); the texts of candidate
+    # pairs are read again from the upstream files, and the documents are marked where they are.
+    quality = config.quality_column if config.quality_column in docs.columns else None
     keep_sig = config.verify == "signature" or bool(config.index_in) or bool(config.index_out)
     batches = SignatureBatches(config, quality, config.device, keep_sig)
-    schema = StructType(list(df.schema.fields))
-    for name, ddl in SIG_COLUMNS:
-        schema = schema.add(name, _parse_type(ddl), True)
-    docs = df.mapInArrow(batches, schema).withColumn("_nd_nid", F.monotonically_increasing_id())
-    docs, n_docs = work.checkpoint(spark, docs, "documents")
-    sigs = docs.select(
-        F.col("_nd_nid").alias("nid"),
-        "id",
-        F.col("_nd_length").alias("length"),
-        F.col("_nd_quality").alias("quality"),
-        F.col("_nd_shingles").alias("n_shingles"),
-        F.col("_nd_keys").alias("keys"),
-        F.col("_nd_sig").alias("sig"),
-    )
+    content = docs.select("id", *[c for c in ("text", "messages", quality) if c and c in docs.columns])
+    sigs = content.mapInArrow(batches, SIGNATURE_DDL).withColumn("nid", F.monotonically_increasing_id())
+    sigs, n_docs = work.checkpoint(spark, sigs, "signatures")
     stats["signature_s"] = round(time.time() - t0, 3)
-    # size the shuffles of what follows to the data (a few small tasks for a small corpus)
+    # size the shuffles of what follows to the data: a few small tasks for a small corpus, but at
+    # least one per core (one task holding every band row of 160K documents took 4x as long)
     session_parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    parts = config.shuffle_partitions or max(1, min(session_parts, math.ceil(n_docs / 250_000)))
+    cores = spark.sparkContext.defaultParallelism
+    parts = config.shuffle_partitions or min(session_parts, max(cores, math.ceil(n_docs / 100_000)))
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
 
     buckets = sigs.where(F.col("n_shingles") > 0).select("nid", F.posexplode("keys").alias("band", "key"))
@@ -394,7 +377,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
         dropped = _duplicates_on_driver(spark, docs, sigs, config, stats)
         if dropped is not None:
             stats["documents"] = n_docs
-            return dropped, sigs, docs
+            return dropped, sigs
 
     t0 = time.time()
     bucket_min = F.min("nid").over(Window.partitionBy("band", "key"))
@@ -402,6 +385,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
     cand = cand.select(F.col("nid").alias("src"), "dst").distinct()
     cand, n_cand = work.checkpoint(spark, cand, "candidates")
     stats["candidate_pairs"] = n_cand
+    stats["candidates_s"] = round(time.time() - t0, 3)
     scored = _score_pairs(docs, cand, n_cand, nodes, config)
     edges = scored if config.verify == "none" else scored.where(F.col("sim") >= F.lit(config.threshold))
     comp = connected_components(
@@ -416,7 +400,7 @@ def find_duplicates(spark, df, config: NearDedupConfig, work: Workdir, stats: di
         "id", F.col("_rep").alias("_dup_cluster")
     )
     stats["documents"] = n_docs
-    return dropped, sigs, docs
+    return dropped, sigs
 
 
 def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dict):
@@ -444,9 +428,8 @@ def _duplicates_on_driver(spark, docs, sigs, config: NearDedupConfig, stats: dic
         needed = np.unique(np.concatenate([src, dst]))
         if int(lengths[row_of(needed)].sum()) > config.driver_text_bytes:
             return None
-        msgs = F.col("messages") if "messages" in docs.columns else F.lit(None).cast("string").alias("messages")
-        wanted = spark.createDataFrame(pa.table({"nid": needed}))
-        rows = docs.select(F.col("_nd_nid").alias("nid"), "text", msgs).join(F.broadcast(wanted), "nid").toArrow()
+        wanted = spark.createDataFrame(pa.table({"id": table["id"].take(pa.array(row_of(needed))), "nid": needed}))
+        rows = _texts(docs).join(F.broadcast(wanted), "id").toArrow()
         at = {n: i for i, n in enumerate(rows["nid"].to_pylist())}
         texts = dedup_texts(rows["text"].combine_chunks(), rows["messages"].combine_chunks(), config)
         hashes, offsets = mh.shingle_hashes(texts, config.minhash_params())
@@ -481,17 +464,14 @@ def build_near_dedup(spark, df, config: NearDedupConfig, stats: dict | None = No
     work = Workdir(config.checkpoint_dir)
     session_parts = spark.conf.get("spark.sql.shuffle.partitions")
     try:
-        dropped, sigs, docs = find_duplicates(spark, df, config, work, stats)
+        dropped, sigs = find_duplicates(spark, df, config, work, stats)
         if config.index_out:
             kept = sigs.where(F.col("n_shingles") > 0).join(dropped, "id", "left_anti")
             run = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
             stats["index_docs_written"] = write_index(kept, config.index_out, config, run)["docs"]
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", session_parts)
-    small = stats.get("verified_pairs", BROADCAST_ROWS + 1) <= BROADCAST_ROWS  # dropped <= verified pairs
-    docs = docs.drop(*[c for c in docs.columns if c.startswith("_nd_")])
-    out = docs.join(F.broadcast(dropped) if small else dropped, "id", "left")
-    return with_outcome(out, F.when(F.col("_dup_cluster").isNotNull(), F.lit(NEAR_DUPLICATE)))
+    return mark_rows(df, dropped, NEAR_DUPLICATE, "_dup_cluster")
 
 
 NEAR_DEDUP = StageDef(
