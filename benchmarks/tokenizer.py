@@ -5,7 +5,7 @@ against plain `tokenizers` on the same sample.
     .venv/bin/python benchmarks/tokenizer.py [--folds 2] [--sample-mb 80] [--out /tmp/trivium-bench-tokenizer]
 
 Held-out sources (the headline): ``--folds`` N tokenizers are trained with the reference
-preset (``--preset youtu``: o200k base, base size measured on left-out sources, every
+preset (``--preset youtu``: o200k base, 80K base tokens the text uses in rank order, every
 training document counted), fold k holding out the k-th source of every (bucket, language)
 group of ../shared/corpus (``holdout_folds``: seed-keyed order). Each fold is measured on
 its own left-out sources only and the folds are summed, so every figure is on sources its
@@ -243,7 +243,7 @@ def main() -> None:
             show(name, measured)
     fold_dirs = [{v: out / f"{v}-fold{k}" for v in variants} for k in range(args.folds)]
     # more distinct text: fold 0 built the other way (every document if the folds are sampled,
-    # else a weighted sample) with the base size the fold-0 build measured, so only the text
+    # else a weighted sample) with the fold-0 build's base size, so only the text
     # differs; --spark counts the every-document build with Spark
     other = None
     chosen = str(report_of(fold_dirs[0]["trivium"])["base_max"])

@@ -116,7 +116,7 @@ def train(
     base_pin: str | None = typer.Option(None, "--base-pin", help="rule selecting kept base tokens that --base-max never cuts (e.g. 'symbols,identifier')"),
     base_max: str | None = typer.Option(None, "--base-max", help="keep at most this many base tokens (pinned ones first), or 'auto': measured on sources left out of the sample"),
     base_max_candidates: str | None = typer.Option(None, "--base-max-candidates", help="comma list of base sizes --base-max auto tries [40000,60000,80000,100000]"),
-    base_select: str | None = typer.Option(None, "--base-select", help="rank: lowest base ranks (the base's merge order) [default]; usage: the kept tokens the training text uses most"),
+    base_select: str | None = typer.Option(None, "--base-select", help="rank: lowest base ranks (the base's merge order) [default]; used: lowest ranks among the kept tokens the training text uses; usage: the kept tokens the training text uses most"),
     digits: int | None = typer.Option(None, "--digits", help="numbers split into single digits (1, the published rule) [default] or groups of up to 3"),
     min_frequency: int | None = typer.Option(None, "--min-frequency", help="stop when the best pair occurs fewer times [0]"),
     engine: str = typer.Option("trivium", "--engine", help="trivium (counts + Numba merge kernel) or tokenizers (HF BpeTrainer, from scratch only)"),

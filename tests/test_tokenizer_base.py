@@ -163,6 +163,28 @@ def test_prune_by_usage_keeps_most_used_with_parts(o200k):
     assert pruned.stats["select"] == "usage" and pruned.stats["candidates"] == 5000
 
 
+def test_used_selection_takes_used_tokens_in_rank_order(o200k):
+    from trivium.tokenizer.base_vocab import prune_by_usage
+
+    sel = select_base(o200k, keep="ascii", max_tokens=5000)
+    ranks = {t: i for i, t in enumerate(o200k.tokens)}
+    usage = {t: float(len(t)) for t in sel.tokens if b"e" in t}  # "used": tokens with an 'e'
+    pruned = prune_by_usage(sel, usage, 300, order="rank")
+    kept = set(pruned.tokens)
+    assert len(kept) <= 300 and _closed(o200k, kept)
+    assert [ranks[t] for t in pruned.tokens] == sorted(ranks[t] for t in pruned.tokens)
+    assert pruned.stats["select"] == "used"
+    # used tokens are taken in rank order: the lowest-ranked used ones are all there, and an
+    # unused token is only there as a part of a kept one
+    used_by_rank = [t for t in sel.tokens if t in usage]
+    assert set(used_by_rank[:100]) <= kept
+    assert all(t in usage or any(t in (a, b) for a, b in pruned.merges) for t in kept)
+    by_usage = prune_by_usage(sel, usage, 300)  # the most used instead (long tokens here)
+    assert by_usage.stats["select"] == "usage" and set(by_usage.tokens) != kept
+    with pytest.raises(ValueError):
+        prune_by_usage(sel, usage, 300, order="sideways")
+
+
 def test_usage_selection_keeps_only_what_the_text_uses(o200k):
     texts = SAMPLE_TEXT * 20
     counts = count_words(texts)

@@ -165,7 +165,8 @@ def test_digits_three_groups_numbers():
 
 def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     recipe = load_recipe("youtu")
-    assert recipe.base_file == "o200k_base.tiktoken" and recipe.digits == 1 and recipe.base_max == "auto"
+    assert recipe.base_file == "o200k_base.tiktoken" and recipe.digits == 1 and recipe.base_max == 80_000
+    assert recipe.base_select == "used" and "rank<50000" in recipe.base_pin
     corpus, base = str(tiny / "corpus"), str(tiny / "tiny.tiktoken")
     common = ["-i", corpus, "--base", base, "--vocab-size", "600", "--workers", "1", "--json", "-q"]
     by_preset = _cli("tokenizer", "train", "-o", str(tmp_path / "preset"), "--preset", "youtu", *common)
@@ -174,7 +175,11 @@ def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     del flags[i : i + 2]
     _cli("tokenizer", "train", "-o", str(tmp_path / "flags"), *flags, *common)
     assert (tmp_path / "preset" / "tokenizer.json").read_bytes() == (tmp_path / "flags" / "tokenizer.json").read_bytes()
-    assert "base_max_measured" in by_preset and by_preset["recipe"]["preset"] == "youtu"
+    assert by_preset["base"]["select"] == "used"
+    assert by_preset["recipe"]["preset"] == "youtu"
+    # --base-max auto still measures the size on left-out sources
+    auto = _cli("tokenizer", "train", "-o", str(tmp_path / "auto"), "--preset", "youtu", "--base-max", "auto", *common)
+    assert "base_max_measured" in auto
     # a flag overrides the preset's value
     d3 = _cli("tokenizer", "train", "-o", str(tmp_path / "d3"), "--preset", "youtu", "--digits", "3", *common)
     assert d3["digits"] == 3 and d3["recipe"]["base_keep"] == recipe.base_keep

@@ -330,7 +330,8 @@ def limit_by_rank(selected: SelectedBase, max_tokens: int) -> SelectedBase:
                         merges=tuple(selected.merges[i] for i in keep), stats=stats, pinned=selected.pinned)
 
 
-def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens: int, min_usage: float = 1.0) -> SelectedBase:
+def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens: int, min_usage: float = 1.0,
+                   order: str = "usage") -> SelectedBase:
     """Keep the most used tokens of ``selected`` (and the parts they are built from).
 
     ``usage[token]`` is how often the token appears when the training pre-tokens are
@@ -339,6 +340,11 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
     tokens used fewer than ``min_usage`` times are not kept for themselves. Pinned tokens
     stay whatever their usage. The result keeps the base's rank order, so it is
     merge-closed like ``selected``.
+
+    ``order="rank"`` takes the used tokens in the base's rank order instead (usage only
+    decides which tokens are candidates at all): the base's own ordering, learned on far
+    more text, ranks them, while tokens the training text never produces (words of other
+    languages) give their room to higher ranks.
     """
     parts = dict(zip(selected.tokens, selected.merges))
     rank = {t: i for i, t in enumerate(selected.tokens)}
@@ -354,8 +360,11 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
             stack.extend(parts[x])
         return out
 
-    order = sorted((t for t in selected.tokens if usage.get(t, 0) >= min_usage), key=lambda t: (-usage[t], rank[t]))
-    for t in order:
+    if order not in ("usage", "rank"):
+        raise ValueError(f"unknown order {order!r}: usage or rank")
+    used = [t for t in selected.tokens if usage.get(t, 0) >= min_usage]  # rank order
+    ranked = used if order == "rank" else sorted(used, key=lambda t: (-usage[t], rank[t]))
+    for t in ranked:
         if len(kept) >= max_tokens:
             break
         add = closure(t)
@@ -363,7 +372,7 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
             kept.update(add)
     tokens = tuple(t for t in selected.tokens if t in kept)
     stats = dict(selected.stats)
-    stats.update({"kept": len(tokens), "select": "usage", "candidates": len(selected.tokens),
+    stats.update({"kept": len(tokens), "select": "usage" if order == "usage" else "used", "candidates": len(selected.tokens),
                   "used_candidates": sum(1 for t in selected.tokens if usage.get(t, 0) >= min_usage)})
     return SelectedBase(name=selected.name, tokens=tokens, merges=tuple(parts[t] for t in tokens), stats=stats,
                         pinned=selected.pinned)

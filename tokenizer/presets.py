@@ -30,7 +30,7 @@ class Recipe(BaseModel):
     base_keep: str = "ascii"
     base_drop: str | None = None
     base_pin: str | None = None
-    base_select: Literal["rank", "usage"] = "rank"
+    base_select: Literal["rank", "used", "usage"] = "rank"
     base_max: int | Literal["auto"] | None = None
     base_max_candidates: list[int] = [40_000, 60_000, 80_000, 100_000]
     digits: Literal[1, 3] = 1

@@ -83,7 +83,8 @@ class TrainConfig:
     base_keep: str = "ascii"
     base_drop: str | None = None
     base_max: int | None = None
-    base_select: str = "rank"  # "rank": lowest ranks (the base's own merge order); "usage": most used on the counts
+    base_select: str = "rank"  # "rank": lowest ranks (the base's own merge order); "usage": most used on the counts;
+    # "used": lowest ranks among the tokens the counts use at all
     base_pin: str | None = None  # rule: base tokens kept whatever base_max (code symbols, identifiers)
     # base_max measured: each candidate trained on the sample less one source per group,
     # scored on the sources left out; the best is then trained on the whole sample
@@ -350,15 +351,16 @@ def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[st
     return apply_merges(offs, byte_ids, table)
 
 
-def _prune_base(base: SelectedBase, words: list[str], word_counts: np.ndarray, limit: int) -> SelectedBase:
-    """Segment the counts with every candidate base token, keep the ``limit`` most used."""
+def _prune_base(base: SelectedBase, words: list[str], word_counts: np.ndarray, limit: int, order: str = "usage") -> SelectedBase:
+    """Segment the counts with every candidate base token, keep the ``limit`` most used
+    (``order="rank"``: the ``limit`` lowest ranks among the used ones)."""
     vocab = byte_symbols() + [bytes_to_symbols(t) for t in base.tokens]
     merges = [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
     offs, syms = _segment_with_base(words, vocab, merges)
     word_of = np.repeat(np.arange(len(words)), np.diff(offs))
     usage = np.bincount(syms, weights=word_counts[word_of].astype(np.float64), minlength=len(vocab))
     by_token = {t: float(u) for t, u in zip(base.tokens, usage[256:].tolist()) if u > 0}
-    return prune_by_usage(base, by_token, limit)
+    return prune_by_usage(base, by_token, limit, order=order)
 
 
 def train_from_counts(
@@ -383,6 +385,8 @@ def train_from_counts(
         limit = base_limit(config)
         if config.base_select == "usage":  # only tokens the training text uses, the most used first
             base = _prune_base(base, words, word_counts, limit)
+        elif config.base_select == "used":  # only tokens the training text uses, lowest ranks first
+            base = _prune_base(base, words, word_counts, limit, order="rank")
         else:
             base = limit_by_rank(base, limit)
         if len(base.tokens) > bpe_size - 256:
@@ -554,8 +558,8 @@ def prepare_base(config: TrainConfig) -> SelectedBase | None:
     (pinned tokens, then by rank or by usage on the counts)."""
     if not config.base:
         return None
-    if config.base_select not in ("usage", "rank"):
-        raise ValueError(f"unknown base selection {config.base_select!r}: usage or rank")
+    if config.base_select not in ("usage", "rank", "used"):
+        raise ValueError(f"unknown base selection {config.base_select!r}: rank, used or usage")
     base = load_base(config.base)
     return select_base(base, keep=config.base_keep, drop=config.base_drop, pin=config.base_pin, digits=config.digits)
 
