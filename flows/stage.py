@@ -401,8 +401,8 @@ def mark_rows(df, marks, reason: str, detail_column: str):
     from pyspark.sql import functions as F
 
     marks = marks.localCheckpoint()  # computed once, whichever way it is applied
-    listed = marks.limit(MARK_ROWS_LIMIT + 1).toArrow()
-    if listed.num_rows <= MARK_ROWS_LIMIT:
+    if marks.count() <= MARK_ROWS_LIMIT:
+        listed = marks.toArrow()
         fn = MarkListed(dict(zip(listed["id"].to_pylist(), listed[detail_column].to_pylist())), reason, detail_column)
         schema = schema_plus(df.schema, (REASON, "string"), (DISPOSITION, "string"), (detail_column, "string"))
         return BatchMap(df, fn, schema)

@@ -179,3 +179,22 @@ def test_mark_listed_marks_only_listed_ids_and_keeps_rows_in_place():
     assert out.column("_reason").to_pylist() == [None, "exact_duplicate", None]
     assert out.column("_disposition").to_pylist() == [None, "dropped", None]
     assert out.column("_duplicate_of").to_pylist() == [None, "a", None]
+
+
+def test_mark_rows_gives_the_same_rows_row_wise_and_by_join(spark, monkeypatch):
+    from trivium.flows import stage
+
+    docs = spark.createDataFrame([("a", "x"), ("b", "y"), ("c", "z")], "id string, text string")
+    marks = spark.createDataFrame([("c", "a")], "id string, _duplicate_of string")
+
+    def rows(out):
+        df = out.to_dataframe() if isinstance(out, stage.BatchMap) else out
+        return sorted(tuple(r) for r in df.select("id", "_reason", "_disposition", "_duplicate_of").collect())
+
+    row_wise = stage.mark_rows(docs, marks, "exact_duplicate", "_duplicate_of")
+    monkeypatch.setattr(stage, "MARK_ROWS_LIMIT", 0)  # more marks than a map may hold: the join
+    joined = stage.mark_rows(docs, marks, "exact_duplicate", "_duplicate_of")
+    assert isinstance(row_wise, stage.BatchMap) and not isinstance(joined, stage.BatchMap)
+    assert rows(row_wise) == rows(joined) == [
+        ("a", None, None, None), ("b", None, None, None), ("c", "exact_duplicate", "dropped", "a")
+    ]
