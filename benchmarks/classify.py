@@ -11,7 +11,11 @@ source's bucket, except that documents of commonsense sources take the STEM-pros
 (documents it leaves out are not scored); nltk_news' own sections (ABC rural / ABC science) give an
 independent check of that rule.
 
-    .venv/bin/python benchmarks/classify.py [--folds 3] [--max-per-source 2000] [--per-source 400] [--rebuild]
+    .venv/bin/python benchmarks/classify.py [--folds 3] [--max-per-source 2000] [--train-seeds 1] [--per-source 400] [--rebuild]
+
+`--train-seeds N` trains every fold N times (the same seeds, other fastText shuffles and
+initialisations) and prints the spread: one training run moves a fold's macro-F1 by several
+points, so a seed change is only measured when it beats that spread.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ DOMAIN_FOLDS = (
 )
 
 
-def domain_heldout(folds, max_per_source: int) -> dict:
+def domain_heldout(folds, max_per_source: int, train_seeds: int = 1) -> dict:
     from dataclasses import replace
 
     from trivium.filters.fasttext_text import classification_report, format_confusion
@@ -44,27 +48,41 @@ def domain_heldout(folds, max_per_source: int) -> dict:
 
     spec = replace(DEFAULTS["domain"], max_per_source=max_per_source)
     tests = test_set_examples(spec, SOURCES)
-    gold, pred, source_of, ids = [], [], [], []
+    gold, source_of, ids = [], [], []
+    preds_by_seed: dict[int, list[str]] = {s: [] for s in range(train_seeds)}
     for k, fold in enumerate(folds):
         t = time.time()
         data = seeds(spec, SOURCES, fold)
         scored = data.heldout + (tests if k == 0 else [])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "domain.ftz")
-            train(spec, data.train, path, {})
-            preds = DomainModel(path).predict([e.text for e in scored], [e.messages for e in scored],
-                                              [e.tools for e in scored])
         fold_gold = [bucket_of(e.label) for e in scored]
-        fold_pred = [p[0] for p in preds]
-        r = classification_report(fold_gold, fold_pred, [b for b in BUCKETS if b in fold_gold or b in fold_pred])
-        print(f"fold {k + 1}: held out {', '.join(fold)}" + (f" + {', '.join(TEST_SET_SOURCES)}" if k == 0 else "")
-              + f": {r['n']:,} documents, macro-F1 {r['macro_f1']:.4f} ({time.time() - t:.0f} s)")
+        for s in range(train_seeds):  # the same seeds, trained with other shuffles and initialisations
+            trained = spec if s == 0 else replace(spec, params=replace(spec.params, seed=spec.params.seed + s))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "domain.ftz")
+                train(trained, data.train, path, {})
+                preds = DomainModel(path).predict([e.text for e in scored], [e.messages for e in scored],
+                                                  [e.tools for e in scored])
+            fold_pred = [p[0] for p in preds]
+            r = classification_report(fold_gold, fold_pred, [b for b in BUCKETS if b in fold_gold or b in fold_pred])
+            print(f"fold {k + 1}: held out {', '.join(fold)}" + (f" + {', '.join(TEST_SET_SOURCES)}" if k == 0 else "")
+                  + (f" (training seed +{s})" if train_seeds > 1 else "")
+                  + f": {r['n']:,} documents, macro-F1 {r['macro_f1']:.4f} ({time.time() - t:.0f} s)")
+            preds_by_seed[s] += fold_pred
+            if k == 0 and s == 0:
+                news_check(data.heldout, dict(zip([e.id for e in scored], fold_pred)))
         gold += fold_gold
-        pred += fold_pred
         source_of += [e.source for e in scored]
         ids += [e.id for e in scored]
-        if k == 0:
-            news_check(data.heldout, dict(zip([e.id for e in scored], fold_pred)))
+    if train_seeds > 1:
+        import statistics
+
+        runs = [classification_report(gold, preds_by_seed[s], list(BUCKETS)) for s in range(train_seeds)]
+        for name, values in (("macro-F1", [r["macro_f1"] for r in runs]),
+                             ("STEM recall", [r["per_label"]["stem"]["recall"] for r in runs])):
+            print(f"domain over {train_seeds} training seeds: {name} " + " ".join(f"{v:.4f}" for v in values)
+                  + f"; mean {statistics.mean(values):.4f}, sd {statistics.stdev(values):.4f}")
+        print("(the report below is the first training seed's)")
+    pred = preds_by_seed[0]
     report = classification_report(gold, pred, list(BUCKETS))
     print(f"\ndomain, pooled over {len(folds)} folds ({report['n']:,} held-out documents): "
           f"macro-F1 {report['macro_f1']:.4f}, accuracy {report['accuracy']:.4f}")
@@ -161,6 +179,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=len(DOMAIN_FOLDS), help="domain held-out folds to run (0 = none)")
     parser.add_argument("--max-per-source", type=int, default=2000, help="seeds per source of the held-out twins")
+    parser.add_argument("--train-seeds", type=int, default=1,
+                        help="train each fold's twin this many times (other shuffle and initialisation, same seeds): "
+                             "the spread of macro-F1 that training randomness alone gives")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality model's held-out fold")
     parser.add_argument("--per-source", type=int, default=400, help="throughput sample: documents per source")
     parser.add_argument("--batch", type=int, default=2000)
@@ -174,7 +195,7 @@ def main() -> None:
 
     results = {}
     if args.folds:
-        results["domain_heldout"] = domain_heldout(DOMAIN_FOLDS[: args.folds], args.max_per_source)
+        results["domain_heldout"] = domain_heldout(DOMAIN_FOLDS[: args.folds], args.max_per_source, args.train_seeds)
     if not args.no_quality:
         quality_heldout(args.max_per_source)
     if args.rebuild:

@@ -93,6 +93,9 @@ def train(
                                     help="domain: relabel STEM prose inside commonsense sources (lexicon + first model)"),
     zh_negatives: float = typer.Option(0.5, "--zh-negatives", min=0,
                                        help="quality: derived Chinese negatives per Chinese positive"),
+    short_views: bool = typer.Option(False, "--short-views/--no-short-views",
+                                     help="domain: add bare questions of word problems and fragments of boilerplate "
+                                          "pages as extra seed views"),
     exclude_benchmarks: bool = typer.Option(True, "--exclude-benchmarks/--keep-benchmarks",
                                             help="drop seeds the decontamination index flags for the corpus's "
                                                  "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),
@@ -135,6 +138,7 @@ def train(
                                      holdout=held, subdomains=subdomains, positive_buckets=set(_csv(positive_buckets)),
                                      min_chars=min_chars, decontam=_benchmarks(seed_sources) if exclude_benchmarks else None,
                                      stem_prose=StemProseRule() if stem_prose else None, zh_negatives=zh_negatives,
+                                     views=short_views,
                                      progress=lambda name: progress.update(step, description=f"reading {name}"))
             except ValueError as e:
                 _fail(str(e))

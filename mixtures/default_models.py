@@ -44,6 +44,7 @@ class DefaultModel:
     max_per_source: int = 2000
     stem_prose: bool = False
     zh_negatives: float = 0.0
+    views: bool = False  # short views of training documents (`seed.short_views`)
 
 
 DEFAULTS = {
@@ -69,7 +70,8 @@ def seeds(spec: DefaultModel, sources_json: str, holdout=(), progress=None, max_
     return seed_examples(
         sources_json, spec.task, max_per_source=max_per_source or spec.max_per_source, seed=spec.params.seed,
         holdout=set(holdout), decontam=corpus_benchmarks(sources_json, BENCHMARKS),
-        stem_prose=StemProseRule() if spec.stem_prose else None, zh_negatives=spec.zh_negatives, progress=progress)
+        stem_prose=StemProseRule() if spec.stem_prose else None, zh_negatives=spec.zh_negatives, views=spec.views,
+        progress=progress)
 
 
 def test_set_examples(spec: DefaultModel, sources_json: str) -> list[Example]:
@@ -114,7 +116,7 @@ def build_default(task: str, sources_json: str, output: str | None = None, *, ma
     say = progress or (lambda _msg: None)
     card = {"built_by": f"trivium classifier train --defaults (task {task})", "benchmarks_excluded": sorted(BENCHMARKS),
             "recipe": {"max_per_source": spec.max_per_source, "stem_prose": spec.stem_prose,
-                       "zh_negatives": spec.zh_negatives}}
+                       "zh_negatives": spec.zh_negatives, **({"views": True} if spec.views else {})}}
     tests = test_set_examples(spec, sources_json)
     if twin:
         say(f"{task}: twin without {', '.join(spec.holdout)}")

@@ -21,6 +21,12 @@ Corrections (decontamination, STEM prose and Chinese negatives are optional), re
 - **boilerplate as extractors give it** (domain): each raw-HTML page is a seed twice, as flat
   visible lines and as Markdown (`* ` menus indented by nesting, `#` headings), else an html2text
   page with an indented menu reads as code;
+- **short views** (domain, training seeds only): each GSM8K-style word problem also as its bare
+  question (problem sets print no worked solution), and seeded 1-4-line fragments of each
+  boilerplate page (short noise: ads, promo lines, menu scraps), so that short documents of
+  unseen sources are not judged by length and digits alone (`short_views`; off in the shipped
+  recipe: held out it fixed short word problems and web fragments but did not beat the spread
+  of training runs overall, see `benchmarks/classify.py --train-seeds`);
 - **Chinese negatives** (quality): the noise sources are English, so derived Chinese noise
   (shuffled, menu-shaped and repeated text cut from the Chinese positives) is added, else every
   Chinese document would look like high quality.
@@ -108,6 +114,7 @@ def seed_examples(
     decontam=None,
     stem_prose=None,
     zh_negatives: float = 0.0,
+    views: bool = False,
     progress=None,
 ) -> SeedData:
     """Labelled examples from the sources of `sources_json`, `max_per_source` (random, seeded) per source.
@@ -116,7 +123,8 @@ def seed_examples(
     Noise sources keep documents from `noise_min_chars` (spam and chat lines are short).
     `decontam` (a `DecontamConfig`) removes benchmark test items; `stem_prose` (a
     `StemProseRule`) relabels STEM prose (domain); `zh_negatives` adds that many derived Chinese
-    negatives per Chinese positive (quality). `progress(name)` is called before each source is read.
+    negatives per Chinese positive (quality); `views` adds the derived short views of training
+    documents (`short_views`, domain). `progress(name)` is called before each source is read.
     """
     if task not in ("domain", "quality"):
         raise ValueError(f"task must be 'domain' or 'quality', not {task!r}")
@@ -151,6 +159,8 @@ def seed_examples(
         if progress:
             progress("STEM prose")
         relabel(out, stem_prose, seed)
+    if views and task == "domain":
+        short_views(out, seed)
     if zh_negatives > 0 and task == "quality":
         for split in ("train", "heldout"):
             derived = chinese_negatives(getattr(out, split), zh_negatives, seed)
@@ -265,6 +275,56 @@ def plain_math(text: str | None) -> str | None:
     if not text:
         return text
     return _FINAL.sub(r"The answer is \1.", _CALC.sub("", text))
+
+
+# ---- short views of training documents (domain) ------------------------------------------------
+
+WORD_PROBLEMS = "stem/word_problems"
+FRAGMENT_SOURCES = ("noise/boilerplate",)
+
+
+def short_views(data: SeedData, seed: int, fragments_per_page: int = 6) -> None:
+    """Add short views of training documents to `data.train`, in place, counted in each source's report (`views`).
+
+    Documents of unseen sources are often much shorter than the seeds of the same class:
+    - **word problems without their solution** (`stem/word_problems`): the question before the
+      first blank line, as problem sets print it (a seed with a worked solution teaches that a
+      bare question is something else);
+    - **fragments of boilerplate pages** (`noise/boilerplate`): 1-4 consecutive lines,
+      40-250 characters, cut at seeded places of each page: what short noise (an ad, a promo
+      line, a menu scrap) looks like, rather than only whole pages.
+    Held-out documents get no views (they only measure).
+    """
+    rng = random.Random(f"{seed}:short-views")
+    added: list[Example] = []
+    for e in data.train:
+        if e.label == WORD_PROBLEMS and e.text and "\n\n" in e.text:
+            question = e.text.split("\n\n", 1)[0].strip()
+            if len(question) >= 40:
+                added.append(Example(label=e.label, text=question, source=e.source, id=f"{e.id}~question"))
+        elif e.label in FRAGMENT_SOURCES and e.text:
+            added += [Example(label=e.label, text=f, source=e.source, id=f"{e.id}~fragment{j}")
+                      for j, f in enumerate(fragments(e.text, fragments_per_page, rng))]
+    data.train.extend(added)
+    for source, n in sorted(Counter(e.source for e in added).items()):
+        data.report.setdefault(source, {})["views"] = n
+
+
+def fragments(text: str, n: int, rng: random.Random, min_chars: int = 40, max_chars: int = 250,
+              max_lines: int = 4) -> list[str]:
+    """Up to `n` runs of 1..`max_lines` consecutive non-empty lines of a page (>= 400 characters, >= 3 lines)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(text) < 400 or len(lines) < 3:
+        return []
+    out = []
+    for _ in range(n):
+        for _attempt in range(10):
+            start = rng.randrange(len(lines))
+            piece = "\n".join(lines[start:start + rng.randint(1, max_lines)])[:max_chars]
+            if len(piece) >= min_chars:
+                out.append(piece)
+                break
+    return out
 
 
 # ---- derived Chinese noise (quality negatives) -------------------------------------------------

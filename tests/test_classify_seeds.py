@@ -17,6 +17,7 @@ from trivium.mixtures.seed import (
     html_to_text,
     plain_math,
     seed_examples,
+    short_views,
 )
 from trivium.mixtures.stem_prose import AMBIGUOUS, COMMONSENSE, LABEL, STEM, StemProseRule, evidence, judge, relabel
 
@@ -168,3 +169,23 @@ def test_a_raw_html_source_gives_its_markdown_rendering_to_domain_seeds_only(tmp
     assert {e.label for e in domain.train} == {"noise/noise"}  # no sub-domain named: the bucket
     assert next(e.text for e in domain.train if e.id == "web/a~markdown").startswith("* Menu entry 0\n* Menu entry 1")
     assert [e.id for e in seed_examples(str(sources), "quality").train] == ["web/a"]  # the quality model's seeds as before
+
+
+def test_short_views_add_bare_questions_and_page_fragments_to_training_seeds_only():
+    page = "\n".join(f"* Menu entry number {i} | Subscribe now" for i in range(40))
+    data = SeedData(
+        train=[_ex("stem/word_problems", "Tom has 3 apples and buys 4 more at the market. How many apples has he?\n\n"
+                   "3 + 4 = 7\nThe answer is 7.", "gsm8k", 0),
+               _ex("noise/boilerplate", page, "web", 0), _ex("stem/math", "Solve x.\n\nx = 1", "exam", 0)],
+        heldout=[_ex("noise/boilerplate", page, "web_held", 0)], report={"gsm8k": {"used": 1}})
+    short_views(data, seed=0, fragments_per_page=3)
+    views = data.train[3:]
+    assert views[0].text == "Tom has 3 apples and buys 4 more at the market. How many apples has he?"
+    assert views[0].label == "stem/word_problems" and views[0].id == "gsm8k/0~question"
+    frags = views[1:]
+    assert len(frags) == 3 and all(f.label == "noise/boilerplate" and 40 <= len(f.text) <= 250 for f in frags)
+    assert all(f.text in page for f in frags)  # consecutive lines of the page
+    assert len(data.heldout) == 1 and data.report["gsm8k"] == {"used": 1, "views": 1} and data.report["web"] == {"views": 3}
+    again = SeedData(train=data.train[:3], heldout=[], report={})
+    short_views(again, seed=0, fragments_per_page=3)
+    assert [e.text for e in again.train] == [e.text for e in data.train]  # deterministic for a seed
