@@ -280,7 +280,7 @@ def plain_math(text: str | None) -> str | None:
 # ---- short views of training documents (domain) ------------------------------------------------
 
 WORD_PROBLEMS = "stem/word_problems"
-FRAGMENT_SOURCES = ("noise/boilerplate",)
+FRAGMENT_LABELS = ("noise/boilerplate",)
 
 
 def short_views(data: SeedData, seed: int, fragments_per_page: int = 6) -> None:
@@ -302,7 +302,7 @@ def short_views(data: SeedData, seed: int, fragments_per_page: int = 6) -> None:
             question = e.text.split("\n\n", 1)[0].strip()
             if len(question) >= 40:
                 added.append(Example(label=e.label, text=question, source=e.source, id=f"{e.id}~question"))
-        elif e.label in FRAGMENT_SOURCES and e.text:
+        elif e.label in FRAGMENT_LABELS and e.text:
             added += [Example(label=e.label, text=f, source=e.source, id=f"{e.id}~fragment{j}")
                       for j, f in enumerate(fragments(e.text, fragments_per_page, rng))]
     data.train.extend(added)

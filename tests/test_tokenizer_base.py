@@ -169,7 +169,7 @@ def test_used_selection_takes_used_tokens_in_rank_order(o200k):
     sel = select_base(o200k, keep="ascii", max_tokens=5000)
     ranks = {t: i for i, t in enumerate(o200k.tokens)}
     usage = {t: float(len(t)) for t in sel.tokens if b"e" in t}  # "used": tokens with an 'e'
-    pruned = prune_by_usage(sel, usage, 300, order="rank")
+    pruned = prune_by_usage(sel, usage, 300, select="used")
     kept = set(pruned.tokens)
     assert len(kept) <= 300 and _closed(o200k, kept)
     assert [ranks[t] for t in pruned.tokens] == sorted(ranks[t] for t in pruned.tokens)
@@ -182,7 +182,7 @@ def test_used_selection_takes_used_tokens_in_rank_order(o200k):
     by_usage = prune_by_usage(sel, usage, 300)  # the most used instead (long tokens here)
     assert by_usage.stats["select"] == "usage" and set(by_usage.tokens) != kept
     with pytest.raises(ValueError):
-        prune_by_usage(sel, usage, 300, order="sideways")
+        prune_by_usage(sel, usage, 300, select="sideways")
 
 
 def test_usage_selection_keeps_only_what_the_text_uses(o200k):

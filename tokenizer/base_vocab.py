@@ -331,7 +331,7 @@ def limit_by_rank(selected: SelectedBase, max_tokens: int) -> SelectedBase:
 
 
 def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens: int, min_usage: float = 1.0,
-                   order: str = "usage") -> SelectedBase:
+                   select: str = "usage") -> SelectedBase:
     """Keep the most used tokens of ``selected`` (and the parts they are built from).
 
     ``usage[token]`` is how often the token appears when the training pre-tokens are
@@ -341,7 +341,7 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
     stay whatever their usage. The result keeps the base's rank order, so it is
     merge-closed like ``selected``.
 
-    ``order="rank"`` takes the used tokens in the base's rank order instead (usage only
+    ``select="used"`` takes the used tokens in the base's rank order instead (usage only
     decides which tokens are candidates at all): the base's own ordering, learned on far
     more text, ranks them, while tokens the training text never produces (words of other
     languages) give their room to higher ranks.
@@ -360,10 +360,10 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
             stack.extend(parts[x])
         return out
 
-    if order not in ("usage", "rank"):
-        raise ValueError(f"unknown order {order!r}: usage or rank")
+    if select not in ("usage", "used"):
+        raise ValueError(f"unknown selection {select!r}: usage or used")
     used = [t for t in selected.tokens if usage.get(t, 0) >= min_usage]  # rank order
-    ranked = used if order == "rank" else sorted(used, key=lambda t: (-usage[t], rank[t]))
+    ranked = used if select == "used" else sorted(used, key=lambda t: (-usage[t], rank[t]))
     for t in ranked:
         if len(kept) >= max_tokens:
             break
@@ -372,7 +372,7 @@ def prune_by_usage(selected: SelectedBase, usage: dict[bytes, float], max_tokens
             kept.update(add)
     tokens = tuple(t for t in selected.tokens if t in kept)
     stats = dict(selected.stats)
-    stats.update({"kept": len(tokens), "select": "usage" if order == "usage" else "used", "candidates": len(selected.tokens),
-                  "used_candidates": sum(1 for t in selected.tokens if usage.get(t, 0) >= min_usage)})
+    stats.update({"kept": len(tokens), "select": select, "candidates": len(selected.tokens),
+                  "used_candidates": len(used)})
     return SelectedBase(name=selected.name, tokens=tokens, merges=tuple(parts[t] for t in tokens), stats=stats,
                         pinned=selected.pinned)

@@ -351,16 +351,16 @@ def _segment_with_base(words: list[str], vocab: list[str], merges: list[tuple[st
     return apply_merges(offs, byte_ids, table)
 
 
-def _prune_base(base: SelectedBase, words: list[str], word_counts: np.ndarray, limit: int, order: str = "usage") -> SelectedBase:
-    """Segment the counts with every candidate base token, keep the ``limit`` most used
-    (``order="rank"``: the ``limit`` lowest ranks among the used ones)."""
+def _prune_base(base: SelectedBase, words: list[str], word_counts: np.ndarray, limit: int, select: str) -> SelectedBase:
+    """Segment the counts with every candidate base token, keep ``limit`` of the used ones: the most used
+    (``select="usage"``) or the lowest ranks (``"used"``)."""
     vocab = byte_symbols() + [bytes_to_symbols(t) for t in base.tokens]
     merges = [(bytes_to_symbols(a), bytes_to_symbols(b)) for a, b in base.merges]
     offs, syms = _segment_with_base(words, vocab, merges)
     word_of = np.repeat(np.arange(len(words)), np.diff(offs))
     usage = np.bincount(syms, weights=word_counts[word_of].astype(np.float64), minlength=len(vocab))
     by_token = {t: float(u) for t, u in zip(base.tokens, usage[256:].tolist()) if u > 0}
-    return prune_by_usage(base, by_token, limit, order=order)
+    return prune_by_usage(base, by_token, limit, select=select)
 
 
 def train_from_counts(
@@ -383,10 +383,8 @@ def train_from_counts(
     if base is not None:
         progress.start("segment", 1, "")
         limit = base_limit(config)
-        if config.base_select == "usage":  # only tokens the training text uses, the most used first
-            base = _prune_base(base, words, word_counts, limit)
-        elif config.base_select == "used":  # only tokens the training text uses, lowest ranks first
-            base = _prune_base(base, words, word_counts, limit, order="rank")
+        if config.base_select in ("usage", "used"):  # only tokens the training text uses
+            base = _prune_base(base, words, word_counts, limit, config.base_select)
         else:
             base = limit_by_rank(base, limit)
         if len(base.tokens) > bpe_size - 256:

@@ -159,7 +159,8 @@ class SignatureBatches:
             key_arr = pa.ListArray.from_arrays(
                 pa.array(np.arange(0, n * self.bands + 1, self.bands, dtype=np.int32)), pa.array(keys.ravel())
             )
-            columns = [batch.column("id"), length, quality, pa.array(np.diff(offsets).astype(np.int32)), key_arr, sig_arr]
+            n_shingles = pa.array(np.diff(offsets).astype(np.int32))
+            columns = [batch.column("id"), length, quality, n_shingles, key_arr, sig_arr]
             yield pa.RecordBatch.from_arrays(columns, names=["id", "length", "quality", "n_shingles", "keys", "sig"])
 
 
