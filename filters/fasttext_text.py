@@ -150,6 +150,24 @@ def render(
     return " ".join(text_tokens(text or "", limit, shape))
 
 
+_CJK_RANGES = [(ord(_CJK[i]), ord(_CJK[i + 2])) for i in range(0, len(_CJK), 3)]
+
+
+def render_batch(texts, messages=None, tools=None, limit: int = 256, shape: bool = False) -> list[str]:
+    """`render` of every document: texts through the Numba kernel (the same lines, several times
+    faster), conversations and the texts the kernel leaves to Python through `render`."""
+    from trivium.kernels.ft_tokens import render_lines
+
+    n = len(texts)
+    messages = messages or [None] * n
+    tools = tools or [None] * n
+    is_conv = [t is None and bool(m) for t, m in zip(texts, messages)]
+    plain = [None if conv else t for t, conv in zip(texts, is_conv)]
+    lines = render_lines(plain, limit, shape, _CJK_RANGES, "".join(sorted(_TERMINAL)))
+    return [line if line is not None and not conv else render(t, m, tl, limit, shape)
+            for line, conv, t, m, tl in zip(lines, is_conv, texts, messages, tools)]
+
+
 # ---- reading labelled / seed data ------------------------------------------------------------
 
 
@@ -198,9 +216,6 @@ class Example:
     tools: str | None = None
     source: str = ""
     id: str = ""
-
-    def render(self, limit: int = 256, shape: bool = False) -> str:
-        return render(self.text, self.messages, self.tools, limit, shape)
 
 
 def examples_from_rows(rows: Iterable[dict], label_key: str = "label", source: str = "") -> Iterator[Example]:
@@ -266,10 +281,12 @@ def train_fasttext(examples: list[Example], output: str, params: TrainParams) ->
     order = list(range(len(examples)))
     rng.shuffle(order)  # fastText walks the file in order: mix the labels, reproducibly
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    shuffled = [examples[i] for i in order]
+    lines = render_batch([e.text for e in shuffled], [e.messages for e in shuffled], [e.tools for e in shuffled],
+                         params.max_tokens, params.line_shape)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-        for i in order:
-            e = examples[i]
-            f.write(f"__label__{e.label} {e.render(params.max_tokens, params.line_shape)}\n")
+        for e, line in zip(shuffled, lines):
+            f.write(f"__label__{e.label} {line}\n")
         train_file = f.name
     args = {
         "input": train_file,
@@ -357,17 +374,15 @@ class FastTextClassifier:
         if not lines:
             return out
         labels, probs = self.model.predict(lines, k=-1)
-        for row, (labs, ps) in enumerate(zip(labels, probs)):
-            for lab, p in zip(labs, ps):
-                out[row, self.index[lab[9:]]] = p
+        column = {f"__label__{lab}": i for lab, i in self.index.items()}
+        counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(lines))
+        rows = np.repeat(np.arange(len(lines)), counts)
+        cols = np.fromiter((column[lab] for labs in labels for lab in labs), dtype=np.int64, count=int(counts.sum()))
+        out[rows, cols] = np.concatenate(probs) if len(probs) else []
         return np.clip(out, 0.0, 1.0)
 
     def proba_docs(self, texts, messages=None, tools=None) -> np.ndarray:
-        n = len(texts)
-        messages = messages or [None] * n
-        tools = tools or [None] * n
-        lines = [render(t, m, tl, self.max_tokens, self.line_shape) for t, m, tl in zip(texts, messages, tools)]
-        return self.proba(lines)
+        return self.proba(render_batch(texts, messages, tools, self.max_tokens, self.line_shape))
 
 
 def classification_report(gold: list[str], pred: list[str], labels: list[str] | None = None) -> dict:

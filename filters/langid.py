@@ -116,7 +116,8 @@ _SCRIPTS = {
     "bengali": "\u0980-\u09ff",
     "tamil": "\u0b80-\u0bff",
 }
-_SCRIPT_RX = {name: re.compile(f"[{ranges}]") for name, ranges in _SCRIPTS.items()}
+# Counting by deleting everything else: a sub() builds one string, findall() one per character.
+_NOT_SCRIPT = {name: re.compile(f"[^{ranges}]+") for name, ranges in _SCRIPTS.items()}
 # lid.176 labels written in one non-Latin script (the rest are Latin-script or mixed: never vetoed).
 _LABEL_SCRIPT = {
     **dict.fromkeys(["zh", "wuu", "yue"], "han"),
@@ -134,7 +135,11 @@ _LABEL_SCRIPT = {
     **dict.fromkeys(["bn", "as"], "bengali"),
     "ta": "tamil",
 }
-_LETTER = re.compile(r"[^\W\d_]")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
+
+
+def _count(not_class: re.Pattern, text: str) -> int:
+    return len(not_class.sub("", text))
 
 
 def script_possible(label: str, text: str, min_share: float = 0.05) -> bool:
@@ -142,12 +147,12 @@ def script_possible(label: str, text: str, min_share: float = 0.05) -> bool:
     script = _LABEL_SCRIPT.get(label)
     if script is None:
         return True
-    letters = len(_LETTER.findall(text))
+    letters = _count(_NOT_LETTER, text)
     if not letters:
         return True
-    found = len(_SCRIPT_RX[script].findall(text))
+    found = _count(_NOT_SCRIPT[script], text)
     if script == "kana":  # Japanese is Han + kana; Han alone is Chinese
-        han_kana = found + len(_SCRIPT_RX["han"].findall(text))
+        han_kana = found + _count(_NOT_SCRIPT["han"], text)
         return han_kana > 0 and found >= min_share * han_kana
     return found >= min_share * letters
 

@@ -119,15 +119,17 @@ class DomainModel:
                     agg[i] *= 1 - w
                     agg[i, a] += w
         labels = self.clf.labels
+        # best sub-domain inside the winning bucket; columns in descending label order, so a tie goes
+        # to the larger label, as max((probability, label)) would have it
+        order = sorted(range(len(labels)), key=labels.__getitem__, reverse=True)
+        label_bucket = np.array([buckets.index(bucket_of(labels[j])) for j in order])
+        winner = np.argmax(agg, axis=1)
+        inside = np.where(label_bucket[None, :] == winner[:, None], probs[:, order], -np.inf)
+        best = [labels[order[j]] for j in np.argmax(inside, axis=1).tolist()] if len(probs) else []
         out = []
-        for row, brow in zip(probs, agg):
-            b = int(np.argmax(brow))
-            bucket = buckets[b]
-            # best sub-domain inside the winning bucket
-            inside = [(row[j], lab) for j, lab in enumerate(labels) if bucket_of(lab) == bucket]
-            best = max(inside)[1] if inside else bucket
-            sub = best.split("/", 1)[1] if "/" in best else bucket
-            out.append((bucket, {k: round(float(v), 4) for k, v in zip(buckets, brow)}, sub))
+        for b, lab, brow in zip(winner.tolist(), best, agg.tolist()):
+            sub = lab.split("/", 1)[1] if "/" in lab else buckets[b]
+            out.append((buckets[b], {k: round(v, 4) for k, v in zip(buckets, brow)}, sub))
         return out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from trivium.filters.fasttext_text import TrainParams, format_confusion, read_records
+from trivium.filters.fasttext_text import TrainParams, format_confusion, read_records, render, render_batch
 from trivium.filters.langid import LanguageIdentifier
 from trivium.flows.cli import app
 from trivium.flows.config import parse_config
@@ -95,6 +95,16 @@ def test_quality_model_ranks_held_out_sources(models):
     means = report["per_source_mean"]
     assert min(means["nltk_news"], means["gaokao_stem"]) > means["web_boilerplate"] + 0.2
     assert report["auc"] >= 0.7
+
+
+def test_rendering_kernel_gives_the_python_lines_on_every_source(corpus_dir):
+    for part in sorted(corpus_dir.glob("*/*.jsonl.gz")):
+        rows = [r for _, r in zip(range(400), read_records(str(part)))]
+        texts = [r.get("text") for r in rows]
+        msgs = [json.dumps(r["messages"]) if r.get("messages") else None for r in rows]
+        for shape in (False, True):
+            expected = [render(t, m, None, 256, shape) for t, m in zip(texts, msgs)]
+            assert render_batch(texts, msgs, None, 256, shape) == expected, part
 
 
 def test_langid_matches_the_declared_language_of_every_en_and_zh_source(corpus_dir):

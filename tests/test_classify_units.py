@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trivium.filters.decontam import BenchmarkSpec, DecontamConfig, Decontaminator, NgramIndex, benchmark_items, tokens
-from trivium.filters.fasttext_text import agent_structure, classification_report, render
+from trivium.filters.fasttext_text import agent_structure, classification_report, render, render_batch, text_tokens
 from trivium.filters.langid import (
     LangIdConfig,
     LangIdJudge,
@@ -113,6 +113,25 @@ def test_text_traces_get_the_same_markers_and_cjk_is_split():
     assert {"__thought__", "__action__", "__observation__"} <= set(line)
     assert agent_structure(trace) and not agent_structure("Thought: one line of musing only.")
     assert render("中文 abc 123").split() == ["__nl__", "中", "文", "abc", "__num__"]
+
+
+def test_render_batch_kernel_gives_the_python_lines():
+    texts = ["", "one", "...", "x²+y² = 10²", "  \n\t\t Code\n \nend.", "ΑΣ ΒΣ", "İstanbul", "a_b", "١٢٣ Ab",
+             "Thought: go\nAction: x", "> THOUGHT 2 : y", "line\r\n", "中文，abc。", None, "x" * 3000]
+    # by hand: "x²" is one word ("²" is \w, not \d), a word opening with "²" and every digit run are __num__
+    assert render_batch(["x²+y² = 10²"]) == ["__nl__ x² + y² = __num__ __num__"]
+    assert render_batch(["  a\nB 7?\n"], shape=True) == ["__indent__ __len0__ __noend__ a __nl__ __len0__ b __num__ ? "
+                                                          "__nl__ __len0__"]
+    for shape in (False, True):
+        for limit in (256, 5):
+            assert render_batch(texts, limit=limit, shape=shape) == [render(t, None, None, limit, shape) for t in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("aZ1²_ \t\n.:>#中ΣİßTthougAction文。!")), max_size=60), max_size=8),
+       st.booleans(), st.integers(1, 40))
+def test_render_batch_equals_the_token_definition_on_any_text(texts, shape, limit):
+    assert render_batch(texts, limit=limit, shape=shape) == [" ".join(text_tokens(t, limit, shape)) for t in texts]
 
 
 def test_classification_report_macro_f1_and_confusion():
@@ -221,3 +240,21 @@ def test_heuristic_filters_use_the_langid_language_when_it_ran():
     assert without.column("lang").to_pylist() == ["en"]  # langid disabled: the foundation's guess
     with_lid = pa.RecordBatch.from_pydict({**cols, "lang_score": [0.97]})
     assert next(HeuristicBatches(HeuristicFilterConfig())(iter([with_lid]))).column("lang").to_pylist() == ["fr"]
+
+
+def test_benchmark_recipe_params_are_typed_like_train_params():
+    """`benchmarks/classify.py --param NAME=VALUE` measures a recipe variant: values take the field's type."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
+    spec = importlib.util.spec_from_file_location("classify_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    got = bench.parse_params(["epoch=10", "lr=0.1", "line_shape=true", "minn=3", "loss=ova"])
+    assert got == {"epoch": 10, "lr": 0.1, "line_shape": True, "minn": 3, "loss": "ova"}
+    assert type(got["epoch"]) is int and type(got["lr"]) is float
+    assert bench.parse_params(None) == {}
+    for bad in (["bogus=1"], ["epoch"], ["line_shape=maybe"]):
+        with pytest.raises(SystemExit):
+            bench.parse_params(bad)
