@@ -12,7 +12,10 @@ between the two largest runs) is the per-byte part, which is what a TB costs. Pe
 the whole process tree of `trivium curate`: the Spark JVM (driver and executor in local mode), each Python worker,
 the CLI's Python, the Prefect server.
 
-    nice -n 10 .venv/bin/python benchmarks/scale.py [--mb 50] [--factors 1,2,4] [--master local[2]]
+    nice -n 10 .venv/bin/python benchmarks/scale.py [--mb 50] [--factors 1,2,4] [--master local[2]] [--doc-bytes 3000]
+
+`--doc-bytes N` runs the same text as fewer, longer documents (consecutive documents of a source joined), to
+measure what per-document costs (a fastText call, LSH rows, Python per row) weigh at the reader's document size.
 """
 
 from __future__ import annotations
@@ -62,6 +65,26 @@ def build_slice(mb: float) -> dict[str, list[dict]]:
             rows.append(r)
             got += text_bytes(r)
         out[source] = rows
+    return out
+
+
+def merge_documents(rows: dict[str, list[dict]], min_bytes: int) -> dict[str, list[dict]]:
+    """Consecutive text documents of each source joined (by a blank line) into documents of >= min_bytes:
+    the same text in fewer, longer documents, as web pages are. Conversations stay as they are."""
+    out = {}
+    for source, docs in rows.items():
+        merged, pending = [], []
+        for r in docs:
+            if not isinstance(r.get("text"), str):
+                merged.append(r)
+                continue
+            pending.append(r)
+            if sum(map(text_bytes, pending)) >= min_bytes:
+                merged.append(dict(pending[0], text="\n\n".join(p["text"] for p in pending)))
+                pending = []
+        if pending:
+            merged.append(dict(pending[0], text="\n\n".join(p["text"] for p in pending)))
+        out[source] = merged
     return out
 
 
@@ -206,6 +229,9 @@ def main() -> None:
     ap.add_argument("--factors", default="1,2,4")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--keep", action="store_true", help="keep the inputs and runs")
+    ap.add_argument("--doc-bytes", type=int, default=0,
+                    help="join consecutive documents of a source into documents of at least this many bytes (the "
+                         "slice's own average is ~650; web pages average a few KB): per-document costs weigh less")
     args = ap.parse_args()
     if not CORPUS.exists():
         raise SystemExit(f"{CORPUS} is absent: the benchmark reads ../shared/corpus")
@@ -214,6 +240,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="trivium-bench-scale-"))
     print(f"load average at start: {os.getloadavg()}  ({os.cpu_count()} CPUs on this machine)")
     rows = build_slice(args.mb)
+    if args.doc_bytes:
+        rows = merge_documents(rows, args.doc_bytes)
+        docs = sum(len(r) for r in rows.values())
+        print(f"documents joined to >= {args.doc_bytes} bytes: {docs} documents in the 1x slice")
     results = {}
     dt = datatrove_rate()
     try:

@@ -139,12 +139,20 @@ class NgramIndex:
     def n_ngrams(self) -> int:
         return sum(len(t[0]) for t in self.tables.values())
 
-    def best_coverage(self, th: np.ndarray) -> tuple[float, int]:
-        """(highest share of an item's tokens covered by n-grams found in the document, that item) or (0, -1)."""
+    def best_coverage(self, th: np.ndarray, grams_by_k: dict | None = None) -> tuple[float, int]:
+        """(highest share of an item's tokens covered by n-grams found in the document, that item) or (0, -1).
+
+        `grams_by_k` caches the document's n-gram hashes per length across indexes."""
         best, best_item = 0.0, -1
+        grams_by_k = {} if grams_by_k is None else grams_by_k
         for k, (h, items, pos) in self.tables.items():
-            grams = ngram_hashes(th, k)
-            if not len(grams):
+            if k not in grams_by_k:
+                grams_by_k[k] = ngram_hashes(th, k)
+            grams = grams_by_k[k]
+            if not len(grams) or not len(h):
+                continue
+            at = np.searchsorted(h, grams)  # most documents share no n-gram with a test set: one lookup says so
+            if not (h[np.minimum(at, len(h) - 1)] == grams).any():
                 continue
             grams = np.unique(grams)
             lo = np.searchsorted(h, grams, "left")
@@ -189,8 +197,9 @@ class Decontaminator:
             return None, 0.0
         th = token_hashes(text)
         threshold = self.config.min_coverage
+        grams_by_k: dict = {}
         for ix in self.indexes:
-            share, _ = ix.best_coverage(th)
+            share, _ = ix.best_coverage(th, grams_by_k)
             if share > 0 and share >= threshold:
                 return f"contaminated:{ix.name}", round(share, 4)
         return None, 0.0

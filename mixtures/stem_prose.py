@@ -76,10 +76,33 @@ ZH_TERMS = tuple("""
 材料 气候 氣候 大气 大氣 光合作用 染色体 染色體 酶 蛋白质 蛋白質 遗传 遺傳 突变 突變 公式 坐标 座標 函数
 """.split())
 
+def trie_pattern(words) -> str:
+    """A regex matching the longest of `words` that starts at a position, as the alternation of the words
+    sorted longest first would, but branching one character at a time (a few hundred alternatives
+    tried at every position made the lexicon scan the slowest part of seed building)."""
+    trie: dict = {}
+    for w in set(words):
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: a longer one is tried first (greedy), then this one
+            return body + "?" if len(branches) == 1 and len(branches[0]) == 1 else "(?:" + body + ")?"
+        return body
+
+    return pattern(trie)
+
+
 _EN_WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_EN_RX = re.compile(r"\b(?:" + "|".join(sorted(set(EN_TERMS), key=len, reverse=True)) + r")", re.IGNORECASE)
-_ZH_RX = re.compile("|".join(sorted(set(ZH_TERMS), key=len, reverse=True)))
+_EN_RX = re.compile(r"\b" + trie_pattern(EN_TERMS), re.IGNORECASE)
+_ZH_RX = re.compile(trie_pattern(ZH_TERMS))
 
 STEM, COMMONSENSE, AMBIGUOUS = "stem", "commonsense", "ambiguous"
 

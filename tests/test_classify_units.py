@@ -134,6 +134,20 @@ def test_render_batch_equals_the_token_definition_on_any_text(texts, shape, limi
     assert render_batch(texts, limit=limit, shape=shape) == [" ".join(text_tokens(t, limit, shape)) for t in texts]
 
 
+def test_lexicon_trie_finds_the_longest_term_as_the_sorted_alternation_does():
+    import re
+
+    from trivium.mixtures.stem_prose import trie_pattern
+
+    words = ["electro", "electron", "electronic", "atom", "at"]
+    rx = re.compile(r"\b" + trie_pattern(words), re.IGNORECASE)
+    assert rx.findall("Electronics, electron; electro atomic xatom at") == ["Electronic", "electron", "electro", "atom",
+                                                                          "at"]
+    alternation = re.compile(r"\b(?:" + "|".join(sorted(words, key=len, reverse=True)) + ")", re.IGNORECASE)
+    for text in ["electroelectron", "at atom atomic electronic_x", "ELECTRON2 ſatom"]:
+        assert rx.findall(text) == alternation.findall(text)
+
+
 def test_classification_report_macro_f1_and_confusion():
     r = classification_report(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
     assert r["confusion"] == [[1, 1], [0, 2]]
