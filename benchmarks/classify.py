@@ -12,10 +12,14 @@ source's bucket, except that documents of commonsense sources take the STEM-pros
 independent check of that rule.
 
     .venv/bin/python benchmarks/classify.py [--folds 3] [--max-per-source 2000] [--train-seeds 1] [--per-source 400] [--rebuild]
+        [--param epoch=10 --param lr=0.1] [--short-views] [--errors 20]
 
 `--train-seeds N` trains every fold N times (the same seeds, other fastText shuffles and
 initialisations) and prints the spread: one training run moves a fold's macro-F1 by several
-points, so a seed change is only measured when it beats that spread.
+points, so a seed change is only measured when it beats that spread. `--param NAME=VALUE` (a
+`TrainParams` field) and `--short-views` measure a recipe variant through this same code path
+(the shipped recipe is unchanged); `--errors N` lists the N largest (gold, predicted, source)
+cells of the pooled errors.
 """
 
 from __future__ import annotations
@@ -39,14 +43,42 @@ DOMAIN_FOLDS = (
 )
 
 
-def domain_heldout(folds, max_per_source: int, train_seeds: int = 1) -> dict:
+def parse_params(items) -> dict:
+    """`["epoch=10", "line_shape=true"]` -> TrainParams overrides, typed like the fields' defaults."""
+    from dataclasses import fields
+
+    from trivium.filters.fasttext_text import TrainParams
+
+    types = {f.name: type(f.default) for f in fields(TrainParams)}
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or name not in types:
+            raise SystemExit(f"--param NAME=VALUE with NAME one of {', '.join(sorted(types))} (got {item!r})")
+        kind = types[name]
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SystemExit(f"--param {name}: true or false (got {value!r})")
+            out[name] = value.lower() in ("true", "1")
+        else:
+            out[name] = kind(value)
+    return out
+
+
+def domain_heldout(folds, max_per_source: int, train_seeds: int = 1, params: dict | None = None,
+                   views: bool = False, errors: int = 0) -> dict:
+    from collections import Counter
     from dataclasses import replace
 
     from trivium.filters.fasttext_text import classification_report, format_confusion
     from trivium.mixtures.default_models import DEFAULTS, TEST_SET_SOURCES, seeds, test_set_examples, train
     from trivium.mixtures.domain import BUCKETS, DomainModel, bucket_of
 
-    spec = replace(DEFAULTS["domain"], max_per_source=max_per_source)
+    spec = replace(DEFAULTS["domain"], max_per_source=max_per_source, views=views or DEFAULTS["domain"].views)
+    if params:
+        spec = replace(spec, params=replace(spec.params, **params))
+    if params or views:
+        print(f"domain recipe variant: {params or {}}{' + short views' if views else ''}")
     tests = test_set_examples(spec, SOURCES)
     gold, source_of, ids = [], [], []
     preds_by_seed: dict[int, list[str]] = {s: [] for s in range(train_seeds)}
@@ -96,6 +128,10 @@ def domain_heldout(folds, max_per_source: int, train_seeds: int = 1) -> dict:
         per_source[s][0] += 1
         per_source[s][1] += int(g == p)
     print("per-source accuracy (held out): " + ", ".join(f"{s} {c / n:.3f} ({n})" for s, (n, c) in sorted(per_source.items())))
+    if errors:
+        cells = Counter((g, p, s) for g, p, s in zip(gold, pred, source_of) if g != p)
+        print(f"largest error cells (gold -> predicted, held-out source), of {sum(cells.values()):,} errors: "
+              + ", ".join(f"{g} -> {p} {s} {n}" for (g, p, s), n in cells.most_common(errors)))
     goal = report["macro_f1"] >= 0.95 and report["per_label"]["stem"]["recall"] >= 0.90
     print(f"goal macro-F1 >= 0.95 and STEM recall >= 0.90: {'met' if goal else 'NOT met'}")
     return {"macro_f1": report["macro_f1"], "per_label": report["per_label"], "confusion": report["confusion"],
@@ -182,6 +218,10 @@ def main() -> None:
     parser.add_argument("--train-seeds", type=int, default=1,
                         help="train each fold's twin this many times (other shuffle and initialisation, same seeds): "
                              "the spread of macro-F1 that training randomness alone gives")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="a domain TrainParams field for the held-out twins (repeatable), e.g. epoch=10")
+    parser.add_argument("--short-views", action="store_true", help="held-out twins with the short views of the seeds")
+    parser.add_argument("--errors", type=int, default=0, help="list the N largest pooled error cells by source")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality model's held-out fold")
     parser.add_argument("--per-source", type=int, default=400, help="throughput sample: documents per source")
     parser.add_argument("--batch", type=int, default=2000)
@@ -195,7 +235,8 @@ def main() -> None:
 
     results = {}
     if args.folds:
-        results["domain_heldout"] = domain_heldout(DOMAIN_FOLDS[: args.folds], args.max_per_source, args.train_seeds)
+        results["domain_heldout"] = domain_heldout(DOMAIN_FOLDS[: args.folds], args.max_per_source, args.train_seeds,
+                                                   parse_params(args.param), args.short_views, args.errors)
     if not args.no_quality:
         quality_heldout(args.max_per_source)
     if args.rebuild:
