@@ -21,7 +21,8 @@ sources. ``--spark`` counts the every-document build with Spark (with unsampled 
 Spark-counted build that must be identical to the direct one).
 
 Speed (unchanged goal, <= 1.2x): plain `tokenizers` BpeTrainer and `trivium tokenizer train`
-(the preset, base size fixed by ``--timing-base-max``) on the same fold-0 sample file;
+(the preset's flags, base size the preset's unless ``--timing-base-max``) on the same fold-0
+sample file; ``--skip heldout`` runs this comparison alone (no held-out builds);
 peak memory = highest summed PSS of the process tree, sampled every 0.1 s. Also the CLI
 sampling the corpus itself (must give the identical tokenizer) and a general-text
 tokenizer (STEM+code goal).
@@ -156,7 +157,8 @@ def main() -> None:
     ap.add_argument("--sample-mb", type=float, default=80.0, help="the timing sample and the sampled (not full) fold-0 build")
     ap.add_argument("--sample-weights", default="commonsense=1,stem=2.5,code=10,agentic=1.5,noise=0.3",
                     help="weights of the timing sample")
-    ap.add_argument("--timing-base-max", type=int, default=80_000)
+    ap.add_argument("--timing-base-max", type=int, default=None,
+                    help="base size of the timed preset build (default: the preset's base_max; 80000 if it is auto)")
     ap.add_argument("--build-sample-mb", type=float, default=None,
                     help="cap the held-out-source builds at a weighted sample (quick runs); default: the preset's every document")
     ap.add_argument("--seed", type=int, default=0)
@@ -167,7 +169,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep builds already in --out (their recorded wall/RSS)")
     ap.add_argument("--parallel-builds", type=int, default=1, help="held-out-source builds run at once (their wall times then overlap)")
     ap.add_argument("--out", default="/tmp/trivium-bench-tokenizer")
-    ap.add_argument("--skip", default="", help="comma list of steps to skip: plain,timing,self-sample,general,compare,digits3")
+    ap.add_argument("--skip", default="", help="comma list of steps to skip: heldout (the held-out-source builds and "
+                    "evaluation: the wall/RSS comparison alone), plain,timing,self-sample,general,compare,digits3")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-args", nargs="*", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -206,127 +209,134 @@ def main() -> None:
     common = ["--preset", args.preset, "--base", base, "--seed", str(args.seed)]
     build_sample = str(int(args.build_sample_mb * 1e6)) if args.build_sample_mb else "all"
 
-    # 1. held-out-source builds: the preset per fold, digits 1 and 3; fold 0 also the other
-    # way (every document if the builds are sampled, else a weighted sample)
-    builds: dict[str, dict] = {}
+    # steps 1-3 (--skip heldout leaves them out: the timing alone is a few minutes, the
+    # held-out builds are four preset trainings on every document)
+    res = refs = refs3 = None
+    gg: list[str] = []
+    fold_dirs: list[dict[str, Path]] = []
+    heldout = "heldout" not in skip
+    if heldout:
+        # 1. held-out-source builds: the preset per fold, digits 1 and 3; fold 0 also the other
+        # way (every document if the builds are sampled, else a weighted sample)
+        builds: dict[str, dict] = {}
 
-    def build(name: str, extra: list[str], fold: int, sample: str = build_sample) -> dict:
-        d = out / name
-        record = d / "bench_build.json"  # --reuse: a finished build keeps its measured wall/RSS
-        if args.reuse and record.exists() and (d / "tokenizer.json").exists():
-            return json.loads(record.read_text())
-        cmd = common + ["--fold", f"{fold}/{args.folds}", "--sample-bytes", sample] + extra
-        measured = run_measured(trivium_cmd(corpus, d, args.vocab_size, cmd), out / f"{name}.log")
-        r = report_of(d)
-        measured.update({k: r.get(k) for k in ("base_max", "base_tokens", "learned_merges", "sample_bytes",
-                                               "distinct_pretokens", "count_s", "learned_by_script")})
-        m = r.get("base_max_measured")
-        if m:
-            measured["base_max_scores"] = {n: c["score"] for n, c in m["candidates"].items()}
-        record.write_text(json.dumps(measured, indent=1))
-        return measured
+        def build(name: str, extra: list[str], fold: int, sample: str = build_sample) -> dict:
+            d = out / name
+            record = d / "bench_build.json"  # --reuse: a finished build keeps its measured wall/RSS
+            if args.reuse and record.exists() and (d / "tokenizer.json").exists():
+                return json.loads(record.read_text())
+            cmd = common + ["--fold", f"{fold}/{args.folds}", "--sample-bytes", sample] + extra
+            measured = run_measured(trivium_cmd(corpus, d, args.vocab_size, cmd), out / f"{name}.log")
+            r = report_of(d)
+            measured.update({k: r.get(k) for k in ("base_max", "base_tokens", "learned_merges", "sample_bytes",
+                                                   "distinct_pretokens", "count_s", "learned_by_script")})
+            m = r.get("base_max_measured")
+            if m:
+                measured["base_max_scores"] = {n: c["score"] for n, c in m["candidates"].items()}
+            record.write_text(json.dumps(measured, indent=1))
+            return measured
 
-    print(f"\n## builds ({args.parallel_builds} at a time)")
-    variants = {"trivium": []} | ({} if "digits3" in skip else {"trivium-d3": ["--digits", "3"]})
-    plan = [(f"{v}-fold{k}", extra, k, build_sample) for k in range(args.folds) for v, extra in variants.items()]
-    from concurrent.futures import ThreadPoolExecutor
+        print(f"\n## builds ({args.parallel_builds} at a time)")
+        variants = {"trivium": []} | ({} if "digits3" in skip else {"trivium-d3": ["--digits", "3"]})
+        plan = [(f"{v}-fold{k}", extra, k, build_sample) for k in range(args.folds) for v, extra in variants.items()]
+        from concurrent.futures import ThreadPoolExecutor
 
-    def show(name: str, measured: dict) -> None:
-        print(f"  {name}: wall {measured['wall_s']} s, peak {measured['peak_rss_mb']} MB, "
-              f"{(measured.get('sample_bytes') or 0) / 1e6:.0f} MB counted, {measured.get('distinct_pretokens')} distinct pre-tokens, "
-              f"base_max {measured.get('base_max')} (scores {measured.get('base_max_scores')}), "
-              f"learned {measured.get('learned_merges')}: {measured.get('learned_by_script')}", flush=True)
+        def show(name: str, measured: dict) -> None:
+            print(f"  {name}: wall {measured['wall_s']} s, peak {measured['peak_rss_mb']} MB, "
+                  f"{(measured.get('sample_bytes') or 0) / 1e6:.0f} MB counted, {measured.get('distinct_pretokens')} distinct pre-tokens, "
+                  f"base_max {measured.get('base_max')} (scores {measured.get('base_max_scores')}), "
+                  f"learned {measured.get('learned_merges')}: {measured.get('learned_by_script')}", flush=True)
 
-    with ThreadPoolExecutor(max_workers=args.parallel_builds) as pool:
-        for (name, *_), measured in zip(plan, pool.map(lambda p: build(*p), plan)):
-            builds[name] = measured
-            show(name, measured)
-    fold_dirs = [{v: out / f"{v}-fold{k}" for v in variants} for k in range(args.folds)]
-    # more distinct text: fold 0 built the other way (every document if the folds are sampled,
-    # else a weighted sample) with the fold-0 build's base size, so only the text
-    # differs; --spark counts the every-document build with Spark
-    other = None
-    chosen = str(report_of(fold_dirs[0]["trivium"])["base_max"])
-    if "compare" not in skip:
-        full_other = bool(args.build_sample_mb)
-        name = "trivium-full-fold0" if full_other else "trivium-sampled-fold0"
-        extra = ["--base-max", chosen] + (["--spark", "--master", "local[2]"] if args.spark and full_other else [])
-        builds[name] = build(name, extra, 0, "all" if full_other else str(sample_bytes))
-        show(name, builds[name])
-        other = out / name
-    if args.spark and not args.build_sample_mb:  # the full folds were counted directly: Spark must agree
-        builds["trivium-spark-fold0"] = build("trivium-spark-fold0", ["--spark", "--master", "local[2]", "--base-max", chosen], 0)
-        sp = out / "trivium-spark-fold0"
-        same = (sp / "tokenizer.json").read_bytes() == (fold_dirs[0]["trivium"] / "tokenizer.json").read_bytes()
-        print(f"  Spark-counted full build identical to the direct one: {'yes' if same else 'NO'}")
-        results["spark_identical"] = same
-    results["builds"] = builds
+        with ThreadPoolExecutor(max_workers=args.parallel_builds) as pool:
+            for (name, *_), measured in zip(plan, pool.map(lambda p: build(*p), plan)):
+                builds[name] = measured
+                show(name, measured)
+        fold_dirs = [{v: out / f"{v}-fold{k}" for v in variants} for k in range(args.folds)]
+        # more distinct text: fold 0 built the other way (every document if the folds are sampled,
+        # else a weighted sample) with the fold-0 build's base size, so only the text
+        # differs; --spark counts the every-document build with Spark
+        other = None
+        chosen = str(report_of(fold_dirs[0]["trivium"])["base_max"])
+        if "compare" not in skip:
+            full_other = bool(args.build_sample_mb)
+            name = "trivium-full-fold0" if full_other else "trivium-sampled-fold0"
+            extra = ["--base-max", chosen] + (["--spark", "--master", "local[2]"] if args.spark and full_other else [])
+            builds[name] = build(name, extra, 0, "all" if full_other else str(sample_bytes))
+            show(name, builds[name])
+            other = out / name
+        if args.spark and not args.build_sample_mb:  # the full folds were counted directly: Spark must agree
+            builds["trivium-spark-fold0"] = build("trivium-spark-fold0", ["--spark", "--master", "local[2]", "--base-max", chosen], 0)
+            sp = out / "trivium-spark-fold0"
+            same = (sp / "tokenizer.json").read_bytes() == (fold_dirs[0]["trivium"] / "tokenizer.json").read_bytes()
+            print(f"  Spark-counted full build identical to the direct one: {'yes' if same else 'NO'}")
+            results["spark_identical"] = same
+        results["builds"] = builds
 
-    # 2. held-out-source evaluation, folds summed
-    names = {b.split(".")[0].replace("_base", ""): toks_dir / b for b in BASELINES if (toks_dir / b).exists()}
-    published = [load_eval_tokenizer(str(p), name=n) for n, p in names.items()]
-    baselines = published + [like_for_like(str(p), d, n) for n, p in names.items() for d in (1, 3)]
-    t0 = time.perf_counter()
-    per_fold = [fold_eval(corpus, dirs, baselines, args.eval_mb_per_source) for dirs in fold_dirs]
-    res = combine_results([r for r, _ in per_fold])
-    eval_mb = res["groups"]["all"]["bytes"] / 1e6
-    print(f"\n## held-out sources: {args.folds} folds, {res['groups']['all']['docs']:,} documents, {eval_mb:.1f} MB "
-          f"(<= {args.eval_mb_per_source} MB per source), {time.perf_counter() - t0:.1f} s")
-    from rich.console import Console
+        # 2. held-out-source evaluation, folds summed
+        names = {b.split(".")[0].replace("_base", ""): toks_dir / b for b in BASELINES if (toks_dir / b).exists()}
+        published = [load_eval_tokenizer(str(p), name=n) for n, p in names.items()]
+        baselines = published + [like_for_like(str(p), d, n) for n, p in names.items() for d in (1, 3)]
+        t0 = time.perf_counter()
+        per_fold = [fold_eval(corpus, dirs, baselines, args.eval_mb_per_source) for dirs in fold_dirs]
+        res = combine_results([r for r, _ in per_fold])
+        eval_mb = res["groups"]["all"]["bytes"] / 1e6
+        print(f"\n## held-out sources: {args.folds} folds, {res['groups']['all']['docs']:,} documents, {eval_mb:.1f} MB "
+              f"(<= {args.eval_mb_per_source} MB per source), {time.perf_counter() - t0:.1f} s")
+        from rich.console import Console
 
-    console = Console(width=200)
-    groups = ["all"] + [g for g in res["groups"] if g.startswith("bucket_lang:")]
-    console.print(render_table(res, "bytes_per_token", groups))
-    pub_names = [t.name for t in published]
-    refs = reference_report(res, "trivium", pub_names, 1)
-    console.print(render_reference_table(refs, groups, title="trivium (digits 1) vs each baseline: published | like for like (@d1) | digit rule's cost | rest of split"))
-    refs3 = reference_report(res, "trivium-d3", pub_names, 3) if "trivium-d3" in variants else None
-    if refs3:
-        console.print(render_reference_table(refs3, groups, title="trivium --digits 3 vs each baseline: published | like for like (@d3) | digit rule's cost | rest of split"))
-    results["eval"] = res
-    results["references"] = {"digits1": refs, "digits3": refs3}
+        console = Console(width=200)
+        groups = ["all"] + [g for g in res["groups"] if g.startswith("bucket_lang:")]
+        console.print(render_table(res, "bytes_per_token", groups))
+        pub_names = [t.name for t in published]
+        refs = reference_report(res, "trivium", pub_names, 1)
+        console.print(render_reference_table(refs, groups, title="trivium (digits 1) vs each baseline: published | like for like (@d1) | digit rule's cost | rest of split"))
+        refs3 = reference_report(res, "trivium-d3", pub_names, 3) if "trivium-d3" in variants else None
+        if refs3:
+            console.print(render_reference_table(refs3, groups, title="trivium --digits 3 vs each baseline: published | like for like (@d3) | digit rule's cost | rest of split"))
+        results["eval"] = res
+        results["references"] = {"digits1": refs, "digits3": refs3}
 
-    # the headline: per fold (each on its own left-out sources) and the folds summed
-    gg = goal_groups(res)
-    per_fold_refs = [{"digits1": reference_report(r, "trivium", pub_names, 1),
-                      "digits3": reference_report(r, "trivium-d3", pub_names, 3) if refs3 else None} for r, _ in per_fold]
-    print(f"\n## HEADLINE: held-out sources, like for like (trivium tokens / {HEADLINE}@d1 tokens; below 1 = fewer)")
-    for label, rr in [(f"fold {k}", f["digits1"]) for k, f in enumerate(per_fold_refs)] + [("folds summed", refs)]:
-        print(f"  {label:13s}" + "  ".join(f"{g.split(':', 1)[1]} {rr[g][HEADLINE]['like_for_like']:.3f}" if g in rr else
-                                           f"{g.split(':', 1)[1]} -" for g in gg))
-    print(f"  (per fold: published vs {HEADLINE} | --digits 3 vs {HEADLINE}@d3 | --digits 3 vs {HEADLINE} published | vs deepseek_v3 published)")
-    for k, f in enumerate(per_fold_refs):
-        for g in gg:
-            if g not in f["digits1"]:
-                continue
-            r1, r3 = f["digits1"][g], (f["digits3"] or {}).get(g)
-            line = f"  fold {k} {g.split(':', 1)[1]:16s} {r1[HEADLINE]['published']:.3f}"
-            if r3:
-                line += f" | {r3[HEADLINE]['like_for_like']:.3f} | {r3[HEADLINE]['published']:.3f}"
-            if "deepseek_v3" in r1:
-                line += f" | {r1['deepseek_v3']['published']:.3f}"
-            print(line)
-    results["per_fold_references"] = per_fold_refs
+        # the headline: per fold (each on its own left-out sources) and the folds summed
+        gg = goal_groups(res)
+        per_fold_refs = [{"digits1": reference_report(r, "trivium", pub_names, 1),
+                          "digits3": reference_report(r, "trivium-d3", pub_names, 3) if refs3 else None} for r, _ in per_fold]
+        print(f"\n## HEADLINE: held-out sources, like for like (trivium tokens / {HEADLINE}@d1 tokens; below 1 = fewer)")
+        for label, rr in [(f"fold {k}", f["digits1"]) for k, f in enumerate(per_fold_refs)] + [("folds summed", refs)]:
+            print(f"  {label:13s}" + "  ".join(f"{g.split(':', 1)[1]} {rr[g][HEADLINE]['like_for_like']:.3f}" if g in rr else
+                                               f"{g.split(':', 1)[1]} -" for g in gg))
+        print(f"  (per fold: published vs {HEADLINE} | --digits 3 vs {HEADLINE}@d3 | --digits 3 vs {HEADLINE} published | vs deepseek_v3 published)")
+        for k, f in enumerate(per_fold_refs):
+            for g in gg:
+                if g not in f["digits1"]:
+                    continue
+                r1, r3 = f["digits1"][g], (f["digits3"] or {}).get(g)
+                line = f"  fold {k} {g.split(':', 1)[1]:16s} {r1[HEADLINE]['published']:.3f}"
+                if r3:
+                    line += f" | {r3[HEADLINE]['like_for_like']:.3f} | {r3[HEADLINE]['published']:.3f}"
+                if "deepseek_v3" in r1:
+                    line += f" | {r1['deepseek_v3']['published']:.3f}"
+                print(line)
+        results["per_fold_references"] = per_fold_refs
 
-    # learned tokens per script (training report) and per bucket (usage on the left-out text)
-    tr0 = load_eval_tokenizer(str(fold_dirs[0]["trivium"]), name="trivium")
-    r0 = report_of(fold_dirs[0]["trivium"])
-    first = 256 + r0["base_tokens"]
-    by_bucket = learned_by_bucket(tr0, per_fold[0][1], first, first + r0["learned_merges"])
-    print(f"learned tokens, fold 0: by script {r0.get('learned_by_script')}; by bucket (most used per byte of left-out text) {by_bucket}")
-    results["learned_by_bucket"] = by_bucket
+        # learned tokens per script (training report) and per bucket (usage on the left-out text)
+        tr0 = load_eval_tokenizer(str(fold_dirs[0]["trivium"]), name="trivium")
+        r0 = report_of(fold_dirs[0]["trivium"])
+        first = 256 + r0["base_tokens"]
+        by_bucket = learned_by_bucket(tr0, per_fold[0][1], first, first + r0["learned_merges"])
+        print(f"learned tokens, fold 0: by script {r0.get('learned_by_script')}; by bucket (most used per byte of left-out text) {by_bucket}")
+        results["learned_by_bucket"] = by_bucket
 
-    # 3. more distinct text vs a weighted sample (fold 0, same left-out sources)
-    if other is not None:
-        full, sampled = (other, fold_dirs[0]["trivium"]) if args.build_sample_mb else (fold_dirs[0]["trivium"], other)
-        r_s, _ = fold_eval(corpus, {"full": full, "sampled": sampled}, baselines[len(published):], args.eval_mb_per_source)
-        mb = {k: report_of(v)["sample_bytes"] / 1e6 for k, v in (("full", full), ("sampled", sampled))}
-        print(f"\n## every training document ({mb['full']:.0f} MB counted) vs a weighted sample ({mb['sampled']:.0f} MB), "
-              f"fold 0, like for like (tokens / {HEADLINE}@d1):")
-        for g in goal_groups(r_s):
-            t = r_s["groups"][g]["tokenizers"]
-            print(f"  {g.split(':', 1)[1]:18s} full {t['full']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}   sampled {t['sampled']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}")
-        results["full_vs_sampled"] = r_s
+        # 3. more distinct text vs a weighted sample (fold 0, same left-out sources)
+        if other is not None:
+            full, sampled = (other, fold_dirs[0]["trivium"]) if args.build_sample_mb else (fold_dirs[0]["trivium"], other)
+            r_s, _ = fold_eval(corpus, {"full": full, "sampled": sampled}, baselines[len(published):], args.eval_mb_per_source)
+            mb = {k: report_of(v)["sample_bytes"] / 1e6 for k, v in (("full", full), ("sampled", sampled))}
+            print(f"\n## every training document ({mb['full']:.0f} MB counted) vs a weighted sample ({mb['sampled']:.0f} MB), "
+                  f"fold 0, like for like (tokens / {HEADLINE}@d1):")
+            for g in goal_groups(r_s):
+                t = r_s["groups"][g]["tokenizers"]
+                print(f"  {g.split(':', 1)[1]:18s} full {t['full']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}   sampled {t['sampled']['tokens'] / t[HEADLINE + '@d1']['tokens']:.3f}")
+            results["full_vs_sampled"] = r_s
 
     # 4. speed: plain tokenizers vs trivium on the same fold-0 sample file
     runs: dict[str, dict] = {}
@@ -340,7 +350,9 @@ def main() -> None:
         info = write_sample(corpus, sample, spec)
         print(f"\n## training speed (fold-0 sample: {info['bytes'] / 1e6:.1f} MB in {info['rows']:,} pieces, drawn in {time.perf_counter() - t0:.1f} s)")
         fixed = _drop_flags(recipe.as_flags(), {"--vocab-size", "--weights", "--sample-bytes", "--base-max", "--base-max-candidates", "--holdout"})
-        fixed += ["--base", base, "--base-max", str(args.timing_base_max)]
+        timing_max = args.timing_base_max or (recipe.base_max if isinstance(recipe.base_max, int) else 80_000)
+        fixed += ["--base", base, "--base-max", str(timing_max)]
+        print(f"trivium timed with the preset's flags: {' '.join(fixed)}")
         if "plain" not in skip:
             runs["plain tokenizers"] = run_measured(
                 [sys.executable, __file__, "--child", "plain", "--child-args", str(sample), str(out / "plain"), str(args.vocab_size)],
@@ -362,7 +374,7 @@ def main() -> None:
 
     # 5. the general-text tokenizer (same recipe on unweighted commonsense text), STEM+code goal
     general = None
-    if "general" not in skip:
+    if "general" not in skip and heldout:  # compared with the fold-0 held-out build
         gsample = out / "general.jsonl"
         ginfo = write_sample(corpus, gsample, SampleSpec(sample_bytes=sample_bytes, seed=args.seed, holdout_sources=folds[0]),
                              buckets={"commonsense"})
@@ -391,6 +403,10 @@ def main() -> None:
     for g in [g for g in gg if g.endswith("/zh")]:
         r_ds = refs[g]["deepseek_v3"]["published"]
         goals.append((f"fewer tokens than deepseek_v3 on {g.split(':', 1)[1]}", r_ds < 1.0, f"{r_ds:.3f}x"))
+        # and like for like (DeepSeek-V3's vocabulary behind trivium's pre-tokenizer, single
+        # digits): the issue's sentence can be read either way, so both are printed
+        r_ds = refs[g]["deepseek_v3"]["like_for_like"]
+        goals.append((f"like for like, fewer tokens than deepseek_v3 on {g.split(':', 1)[1]}", r_ds < 1.0, f"{r_ds:.3f}x"))
     if refs3:
         for g in gg:
             v = refs3[g][HEADLINE]["published"]
@@ -402,8 +418,9 @@ def main() -> None:
         r = runs["trivium (o200k base)"]
         goals.append(("training wall time <= 1.2x plain tokenizers", r["wall_s"] <= 1.2 * ref["wall_s"], f"{r['wall_s'] / ref['wall_s']:.2f}x"))
         goals.append(("training peak memory <= 1.2x plain tokenizers", r["peak_rss_mb"] <= 1.2 * ref["peak_rss_mb"], f"{r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x"))
-    rt = res["groups"]["all"]["tokenizers"]["trivium"]["roundtrip_failures"]
-    goals.append(("round trip exact on every held-out document (trivium)", rt == 0, f"{rt} failures"))
+    if res is not None:
+        rt = res["groups"]["all"]["tokenizers"]["trivium"]["roundtrip_failures"]
+        goals.append(("round trip exact on every held-out document (trivium)", rt == 0, f"{rt} failures"))
     for text, ok, detail in goals:
         print(f"[{'PASS' if ok else 'MISS'}] {text}: {detail}")
     results["goals"] = [{"goal": t, "met": ok, "value": d} for t, ok, d in goals]

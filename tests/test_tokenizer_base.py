@@ -212,3 +212,37 @@ def test_usage_selection_keeps_only_what_the_text_uses(o200k):
     assert set(base_tokens) >= used - set(byte_symbols())  # under the cap: every used token kept
     capped = train_from_counts(counts, TrainConfig(vocab_size=256 + 1000 + 256, base_max=20), base=base)
     assert 0 < capped.n_base <= 20
+
+
+def _write_tiktoken(path, tokens: list[bytes]) -> str:
+    """A tiny tiktoken rank file: the 256 single bytes, then ``tokens`` in rank order."""
+    import base64
+
+    every = [bytes([b]) for b in range(256)] + tokens
+    path.write_text("".join(f"{base64.b64encode(t).decode()} {i}\n" for i, t in enumerate(every)))
+    return str(path)
+
+
+def test_in_rule_pins_what_two_vocabularies_agree_on(tmp_path):
+    """``in:FILE``: tokens the base shares with another vocabulary (hand-made, both files)."""
+    from trivium.tokenizer.base_vocab import _Tok
+
+    base_path = _write_tiktoken(tmp_path / "base.tiktoken", [b"ab", b"cd", b" x", b"abcd", b"ef", b" xy"])
+    other = _write_tiktoken(tmp_path / "other.tiktoken", [b"cd", b" x", b"gh", b" xy"])
+    base = load_base(base_path)
+    # the predicate: membership in the other vocabulary, by bytes (ranks there do not matter)
+    agree = parse_rule(f"in:{other}")
+    assert [t for i, t in enumerate(base.tokens) if len(t) > 1 and agree(_Tok(t, t.decode(), i))] == [b"cd", b" x", b" xy"]
+    # pinned whatever the limit, the rest of the limit in rank order; a relative name is looked
+    # up next to the base file
+    sel = select_base(base, keep="all", pin="in:other.tiktoken", max_tokens=4)
+    assert sel.pinned == {b"cd", b" x", b" xy"}
+    assert sel.tokens == (b"ab", b"cd", b" x", b" xy")  # rank order; "ab" fills the one free place
+    assert sel.stats["pinned"] == 3
+    # combined with a rank cut: only agreed tokens below rank 259 ("cd" 257, " x" 258)
+    sel = select_base(base, keep="all", pin="in:other.tiktoken&rank<259", max_tokens=2)
+    assert sel.pinned == {b"cd", b" x"} and sel.tokens == (b"cd", b" x")
+    # no limit: the pin changes nothing about what is kept
+    assert select_base(base, keep="all", pin=f"in:{other}").tokens == select_base(base, keep="all").tokens
+    with pytest.raises(ValueError, match="cannot read"):
+        select_base(base, keep="all", pin="in:no_such_vocab.tiktoken")

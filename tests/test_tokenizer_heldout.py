@@ -46,6 +46,10 @@ def tiny(tmp_path_factory) -> Path:
     # a tiktoken base: the 256 bytes, then a few merges
     lines = [base64.b64encode(t).decode() + f" {r}" for r, t in enumerate([bytes([i]) for i in range(256)] + BASE_TOKENS)]
     (root / "tiny.tiktoken").write_text("\n".join(lines) + "\n")
+    # the vocabularies the preset's agreement pins read next to the base (``in:FILE``): an
+    # English-heavy one that shares "_id" and "ma" with the base, a Chinese-heavy one
+    other = [bytes([i]) for i in range(256)] + [b"_i", b"_id", b"ma", b"zz"]
+    (root / "cl100k_base.tiktoken").write_text("".join(base64.b64encode(t).decode() + f" {r}\n" for r, t in enumerate(other)))
     # the reference: a byte-level BPE that knows gh, " gh" and 123, GPT-2's split (numbers whole)
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
@@ -59,6 +63,7 @@ def tiny(tmp_path_factory) -> Path:
     ref.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     ref.decoder = decoders.ByteLevel()
     ref.save(str(root / "ref.tokenizer.json"))
+    ref.save(str(root / "deepseek_v3.tokenizer.json"))
     return root
 
 
@@ -166,7 +171,7 @@ def test_digits_three_groups_numbers():
 def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     recipe = load_recipe("youtu")
     assert recipe.base_file == "o200k_base.tiktoken" and recipe.digits == 1 and recipe.base_max == 80_000
-    assert recipe.base_select == "used" and "rank<50000" in recipe.base_pin
+    assert recipe.base_select == "used" and "in:cl100k_base.tiktoken&rank<100000" in recipe.base_pin
     corpus, base = str(tiny / "corpus"), str(tiny / "tiny.tiktoken")
     common = ["-i", corpus, "--base", base, "--vocab-size", "600", "--workers", "1", "--json", "-q"]
     by_preset = _cli("tokenizer", "train", "-o", str(tmp_path / "preset"), "--preset", "youtu", *common)
@@ -177,6 +182,11 @@ def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     assert (tmp_path / "preset" / "tokenizer.json").read_bytes() == (tmp_path / "flags" / "tokenizer.json").read_bytes()
     assert by_preset["base"]["select"] == "used"
     assert by_preset["recipe"]["preset"] == "youtu"
+    # the agreement pins read the vocabularies next to the base: "ma" is pinned only because the
+    # English one shares it ("_id" is an identifier anyway), nothing CJK here
+    sel = select_base(load_base(base), keep=recipe.base_keep, drop=recipe.base_drop, pin=recipe.base_pin)
+    assert {b"ma", b"_id", b"_i"} <= sel.pinned and b"mat" not in sel.pinned
+    assert by_preset["base"]["pinned"] == sel.stats["pinned"]
     # --base-max auto still measures the size on left-out sources
     auto = _cli("tokenizer", "train", "-o", str(tmp_path / "auto"), "--preset", "youtu", "--base-max", "auto", *common)
     assert "base_max_measured" in auto

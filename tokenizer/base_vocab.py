@@ -26,6 +26,10 @@ name, ``!term`` (negation) or ``term&term`` (all must match):
                     the token can never be produced
 ``script:NAME``     every letter is of Unicode script NAME (e.g. ``script:Cyrillic``)
 ``rank<N``          base rank below N (also ``rank<=N``)
+``in:FILE``         the token is also a token of the vocabulary FILE (tiktoken rank file
+                    or byte-level ``tokenizer.json``; a relative FILE that does not exist
+                    is looked up next to the base file): what two independently trained
+                    vocabularies agree on, e.g. ``in:cl100k_base.tiktoken&rank<100000``
 ``len<=N``          at most N bytes (also ``len<N``)
 ``re:PATTERN``      text fully matches PATTERN (``regex`` syntax; takes the rest of the rule)
 =================  =====================================================================
@@ -156,15 +160,30 @@ def _splits(text: str, digits: int = 1) -> bool:
     return len(regex_pieces(text, digits)) != 1
 
 
-def _term(term: str, digits: int = 1) -> Predicate:
+@lru_cache(maxsize=4)
+def _vocab_tokens(path: str) -> frozenset[bytes]:
+    """The multi-byte tokens of the vocabulary at ``path`` (``in:FILE`` rules)."""
+    return frozenset(t for t in load_base(path).tokens if len(t) >= 2)
+
+
+def _resolve_vocab(name: str, base_dir: str | None) -> str:
+    import os
+
+    if os.path.isabs(name) or os.path.exists(name) or "://" in name or not base_dir:
+        return name
+    beside = os.path.join(base_dir, name)
+    return beside if os.path.exists(beside) else name
+
+
+def _term(term: str, digits: int = 1, base_dir: str | None = None) -> Predicate:
     term = term.strip()
     if not term:
         raise ValueError("empty rule term")
     if term.startswith("!"):
-        inner = _term(term[1:], digits)
+        inner = _term(term[1:], digits, base_dir)
         return lambda t: not inner(t)
     if "&" in term and not term.startswith("re:"):
-        preds = [_term(p, digits) for p in term.split("&")]
+        preds = [_term(p, digits, base_dir) for p in term.split("&")]
         return lambda t: all(p(t) for p in preds)
     if term == "all":
         return lambda t: True
@@ -205,15 +224,23 @@ def _term(term: str, digits: int = 1) -> Predicate:
         ops = {"<": lambda a: a < n, "<=": lambda a: a <= n, ">": lambda a: a > n, ">=": lambda a: a >= n}
         cmp = ops[op]
         return lambda t: cmp(get(t))
+    if term.startswith("in:"):
+        path = _resolve_vocab(term[3:].strip(), base_dir)
+        try:
+            other = _vocab_tokens(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"rule {term!r}: cannot read {path} ({exc})") from exc
+        return lambda t: t.data in other
     if term.startswith("re:"):
         pat = regex.compile(term[3:])
         return _text_pred(lambda s: pat.fullmatch(s) is not None)
     raise ValueError(f"unknown base-vocabulary rule term {term!r}")
 
 
-def parse_rule(rule: str | None, digits: int = 1) -> Predicate:
+def parse_rule(rule: str | None, digits: int = 1, base_dir: str | None = None) -> Predicate:
     """Compile a rule string (see module doc) into a predicate over tokens (``digits``: the
-    pre-tokenizer's digit rule, for ``unreachable``)."""
+    pre-tokenizer's digit rule, for ``unreachable``; ``base_dir``: where ``in:FILE`` looks
+    for a relative FILE that does not exist as given)."""
     if rule is None or not rule.strip():
         return lambda t: False
     rule = rule.strip()
@@ -228,7 +255,7 @@ def parse_rule(rule: str | None, digits: int = 1) -> Predicate:
         if rest.lstrip().startswith("re:"):
             terms.append(rest.strip())
             break
-    preds = [_term(t, digits) for t in terms if t.strip()]
+    preds = [_term(t, digits, base_dir) for t in terms if t.strip()]
     return lambda t: any(p(t) for p in preds)
 
 
@@ -250,9 +277,12 @@ def select_base(
 ) -> SelectedBase:
     """The merge-closed subset of ``base`` that ``keep``/``drop`` select (multi-byte tokens):
     the kept tokens ``pin`` matches, then the lowest ranks up to ``max_tokens`` in all."""
-    keep_p = parse_rule(keep, digits)
-    drop_p = parse_rule(drop, digits)
-    pin_p = parse_rule(pin, digits)
+    import os
+
+    base_dir = os.path.dirname(base.name) or None
+    keep_p = parse_rule(keep, digits, base_dir)
+    drop_p = parse_rule(drop, digits, base_dir)
+    pin_p = parse_rule(pin, digits, base_dir)
     unreachable_p = _term("unreachable", digits)
     n = len(base.tokens)
     dropped = [False] * n
