@@ -378,7 +378,7 @@ class FastTextClassifier:
         counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(lines))
         rows = np.repeat(np.arange(len(lines)), counts)
         cols = np.fromiter((column[lab] for labs in labels for lab in labs), dtype=np.int64, count=int(counts.sum()))
-        out[rows, cols] = np.concatenate(probs) if len(probs) else []
+        out[rows, cols] = np.concatenate(probs)
         return np.clip(out, 0.0, 1.0)
 
     def proba_docs(self, texts, messages=None, tools=None) -> np.ndarray:
