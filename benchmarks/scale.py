@@ -73,15 +73,16 @@ def merge_documents(rows: dict[str, list[dict]], min_bytes: int) -> dict[str, li
     the same text in fewer, longer documents, as web pages are. Conversations stay as they are."""
     out = {}
     for source, docs in rows.items():
-        merged, pending = [], []
+        merged, pending, size = [], [], 0
         for r in docs:
             if not isinstance(r.get("text"), str):
                 merged.append(r)
                 continue
             pending.append(r)
-            if sum(map(text_bytes, pending)) >= min_bytes:
+            size += text_bytes(r)
+            if size >= min_bytes:
                 merged.append(dict(pending[0], text="\n\n".join(p["text"] for p in pending)))
-                pending = []
+                pending, size = [], 0
         if pending:
             merged.append(dict(pending[0], text="\n\n".join(p["text"] for p in pending)))
         out[source] = merged

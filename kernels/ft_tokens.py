@@ -25,7 +25,6 @@ import re
 
 import numba as nb
 import numpy as np
-import pyarrow as pa
 
 from trivium.kernels.textstats import _SCAN_LIMIT, _arrow_buffers, _decode, _ragged
 
@@ -237,7 +236,8 @@ def _render_batch(data, offsets, limit, shape, flags, lower, names, name_off, ma
             while end < b and (data[end] & 0xC0) == 0x80:
                 end += 1
             count += 1
-        n = min(_decode(data, a, end, cps), max_cps)
+        # stray continuation bytes (invalid UTF-8) each decode to U+FFFD: never past the buffer
+        n = min(_decode(data, a, min(end, a + len(cps)), cps), max_cps)
         start[d] = o
         length[d] = _render_doc(cps, n, limit, shape, flags, lower, names, name_off, markers, marker_off, cjk, term, out, o)
         o += max(length[d], 0)

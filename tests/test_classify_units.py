@@ -127,6 +127,17 @@ def test_render_batch_kernel_gives_the_python_lines():
             assert render_batch(texts, limit=limit, shape=shape) == [render(t, None, None, limit, shape) for t in texts]
 
 
+def test_render_batch_kernel_survives_invalid_utf8():
+    import pyarrow as pa
+    from trivium.kernels.ft_tokens import render_lines
+
+    data = b"ab" + b"\x80" * 20000  # stray continuation bytes: more code points than bytes of lead characters
+    arr = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(np.array([0, len(data)], np.int32).tobytes()),
+                                                 pa.py_buffer(data)])
+    line = render_lines(arr, 256, False, [(0x4E00, 0x9FFF)], ".")[0]
+    assert line.split()[:2] == ["__nl__", "ab"] and len(line.split()) == 256  # each bad byte is one U+FFFD token
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from(list("aZ1²_ \t\n.:>#中ΣİßTthougAction文。!")), max_size=60), max_size=8),
        st.booleans(), st.integers(1, 40))

@@ -51,6 +51,7 @@ Single bytes are always part of the vocabulary and are not counted here.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -167,8 +168,6 @@ def _vocab_tokens(path: str) -> frozenset[bytes]:
 
 
 def _resolve_vocab(name: str, base_dir: str | None) -> str:
-    import os
-
     if os.path.isabs(name) or os.path.exists(name) or "://" in name or not base_dir:
         return name
     beside = os.path.join(base_dir, name)
@@ -277,8 +276,6 @@ def select_base(
 ) -> SelectedBase:
     """The merge-closed subset of ``base`` that ``keep``/``drop`` select (multi-byte tokens):
     the kept tokens ``pin`` matches, then the lowest ranks up to ``max_tokens`` in all."""
-    import os
-
     base_dir = os.path.dirname(base.name) or None
     keep_p = parse_rule(keep, digits, base_dir)
     drop_p = parse_rule(drop, digits, base_dir)
