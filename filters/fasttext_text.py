@@ -359,10 +359,11 @@ class FastTextClassifier:
     """A trained model: `proba(lines) -> (labels, matrix)` with one row of label probabilities per line."""
 
     def __init__(self, path: str):
-        from trivium.filters.langid import load_fasttext
+        from trivium.filters.langid import load_fasttext, load_fasttext_arrays
 
         self.path = path
         self.model = load_fasttext(path)
+        self.arrays = load_fasttext_arrays(path)
         self.labels = [lab[9:] for lab in self.model.get_labels()]
         self.index = {lab: i for i, lab in enumerate(self.labels)}
         params = read_card(path).get("params", {})
@@ -373,6 +374,13 @@ class FastTextClassifier:
         out = np.zeros((len(lines), len(self.labels)), dtype=np.float64)
         if not lines:
             return out
+        if self.arrays is not None and self.arrays.loss == 3:  # softmax: every label's probability in the kernel
+            from trivium.kernels.fasttext_predict import predict
+
+            probs = predict(self.arrays, lines, all_labels=True)[2]
+            order = [self.index[lab[9:]] for lab in self.arrays.labels]
+            out[:, order] = probs
+            return np.clip(out, 0.0, 1.0)
         labels, probs = self.model.predict(lines, k=-1)
         column = {f"__label__{lab}": i for lab, i in self.index.items()}
         counts = np.fromiter(map(len, labels), dtype=np.int64, count=len(lines))

@@ -70,6 +70,21 @@ def load_fasttext(path: str):
     return model
 
 
+def load_fasttext_arrays(path: str):
+    """The model's arrays for `trivium.kernels.fasttext_predict` (same answers, several times faster), loaded
+    once per process; None for a model that kernel does not handle (the `fasttext` binding serves it)."""
+    from trivium.kernels import fasttext_predict
+
+    st = os.stat(path)
+    key = f"arrays:{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    if key not in _MODELS:
+        try:
+            _MODELS[key] = fasttext_predict.load(path)
+        except ValueError:
+            _MODELS[key] = None
+    return _MODELS[key]
+
+
 # ---- text cleaning -----------------------------------------------------------------------
 
 _MATH = re.compile(r"\$\$.{0,2000}?\$\$|\$[^$\n]{0,500}\$|\\\(.{0,500}?\\\)|\\\[.{0,2000}?\\\]", re.DOTALL)
@@ -167,11 +182,29 @@ class LanguageIdentifier:
         self.script_check = script_check
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "model"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("model", "arrays")}
 
     @cached_property
     def model(self):
         return load_fasttext(self.model_path)
+
+    @cached_property
+    def arrays(self):
+        return load_fasttext_arrays(self.model_path)
+
+    def _candidates(self, line: str) -> list[tuple[str, float]]:
+        labels, probs = self.model.predict(line, k=self.top_k)
+        return [(lab[9:], min(1.0, float(p))) for lab, p in zip(labels, probs)] or [("und", 0.0)]
+
+    def _first(self, lines: list[str]) -> list[tuple[str, float]]:
+        """The first candidate per line, through the kernel where the model allows."""
+        if self.arrays is None:
+            return [self._candidates(line)[0] for line in lines]
+        from trivium.kernels.fasttext_predict import predict
+
+        index, prob, _ = predict(self.arrays, lines)
+        names = self.arrays.labels
+        return [(names[i][9:], min(1.0, float(p))) if i >= 0 else ("und", 0.0) for i, p in zip(index.tolist(), prob.tolist())]
 
     def predict(self, texts: list[str | None]) -> list[tuple[str, float]]:
         cleaned = [clean_for_lid(t or "", self.max_chars) for t in texts]
@@ -179,18 +212,15 @@ class LanguageIdentifier:
         out: list[tuple[str, float]] = [("und", 0.0)] * len(texts)
         if not todo:
             return out
-        labels, probs = self.model.predict([cleaned[i] for i in todo], k=self.top_k)
-        for i, labs, ps in zip(todo, labels, probs):
-            cands = [(lab[9:], min(1.0, float(p))) for lab, p in zip(labs, ps)]
+        for i, first in zip(todo, self._first([cleaned[i] for i in todo])):
+            out[i] = first
             # the other candidates matter only when the first one's script is not in the text
-            if self.script_check and not script_possible(cands[0][0], cleaned[i]):
-                possible = [c for c in cands[1:] if script_possible(c[0], cleaned[i])]
+            if self.script_check and not script_possible(first[0], cleaned[i]):
+                possible = [c for c in self._candidates(cleaned[i])[1:] if script_possible(c[0], cleaned[i])]
                 if possible:
                     total = sum(p for _, p in possible)
                     lang, p = possible[0]
                     out[i] = (lang, min(1.0, p / total) if total > 0 else 0.0)
-                    continue
-            out[i] = cands[0]
         return out
 
 
