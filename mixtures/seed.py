@@ -27,6 +27,10 @@ Corrections (decontamination, STEM prose and Chinese negatives are optional), re
   unseen sources are not judged by length and digits alone (`short_views`; off in the shipped
   recipe: held out it fixed short word problems and web fragments but did not beat the spread
   of training runs overall, see `benchmarks/classify.py --train-seeds`);
+- **exam views** (domain, training seeds only): each English STEM document also as a
+  multiple-choice item cut from its own sentences and words (`trivium.mixtures.exam_views`): the
+  exam format was Chinese only (GAOKAO), and English exam items of unseen sources (MMLU-STEM)
+  read as commonsense;
 - **Chinese negatives** (quality): the noise sources are English, so derived Chinese noise
   (shuffled, menu-shaped and repeated text cut from the Chinese positives) is added, else every
   Chinese document would look like high quality.
@@ -115,6 +119,7 @@ def seed_examples(
     stem_prose=None,
     zh_negatives: float = 0.0,
     views: bool = False,
+    exam: bool = False,
     progress=None,
 ) -> SeedData:
     """Labelled examples from the sources of `sources_json`, `max_per_source` (random, seeded) per source.
@@ -124,7 +129,9 @@ def seed_examples(
     `decontam` (a `DecontamConfig`) removes benchmark test items; `stem_prose` (a
     `StemProseRule`) relabels STEM prose (domain); `zh_negatives` adds that many derived Chinese
     negatives per Chinese positive (quality); `views` adds the derived short views of training
-    documents (`short_views`, domain). `progress(name)` is called before each source is read.
+    documents (`short_views`, domain); `exam` adds a multiple-choice view of each English STEM
+    training document (`trivium.mixtures.exam_views`, domain). `progress(name)` is
+    called before each source is read.
     """
     if task not in ("domain", "quality"):
         raise ValueError(f"task must be 'domain' or 'quality', not {task!r}")
@@ -161,6 +168,10 @@ def seed_examples(
         relabel(out, stem_prose, seed)
     if views and task == "domain":
         short_views(out, seed)
+    if exam and task == "domain":
+        from trivium.mixtures.exam_views import exam_views
+
+        exam_views(out, seed)
     if zh_negatives > 0 and task == "quality":
         for split in ("train", "heldout"):
             derived = chinese_negatives(getattr(out, split), zh_negatives, seed)

@@ -84,7 +84,8 @@ def test_no_benchmark_test_item_is_in_the_shipped_models_seeds(corpus_dir):
         assert report["gsm8k"]["decontaminated"]["gsm8k_test"] > 0
         # The recipe's seeds (before the STEM-prose step, which only relabels or leaves documents out).
         data = seed_examples(sources, task, max_per_source=spec.max_per_source, seed=spec.params.seed,
-                             decontam=_benchmarks(sources), zh_negatives=spec.zh_negatives, views=spec.views)
+                             decontam=_benchmarks(sources), zh_negatives=spec.zh_negatives, views=spec.views,
+                             exam=spec.exam_views)
         assert not data.heldout
         for e in data.train:
             text = e.text or ""
