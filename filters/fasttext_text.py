@@ -323,8 +323,8 @@ def _train_main() -> None:
     fasttext.FastText.eprint = lambda *a, **k: None
     job = json.loads(sys.stdin.read())
     model = fasttext.train_supervised(**job["args"])
-    if job["quantize"]:
-        model.quantize(qnorm=True, retrain=False, cutoff=0)
+    if job["quantize"]:  # cutoff > 0 also prunes to that many words / n-grams
+        model.quantize(qnorm=True, retrain=False, cutoff=job.get("cutoff", 0))
     model.save_model(job["output"])
 
 

@@ -32,19 +32,6 @@ HAND_LINES = [
 ]
 
 
-# One training per child process: with this fastText build a second `train_supervised` in the same
-# process can fail with "Encountered NaN" (see filters/fasttext_text.train_fasttext), and other tests
-# of the suite train in the pytest process first.
-_TRAIN_CHILD = """
-import json, sys, fasttext
-job = json.loads(sys.stdin.read())
-model = fasttext.train_supervised(job["data"], epoch=5, dim=8, lr=0.05, thread=1, seed=1, verbose=0, **job["params"])
-if job["quantize"]:
-    model.quantize(input=job["data"], retrain=False, cutoff=job["cutoff"], qnorm=True, dsub=2)
-model.save_model(job["path"])
-"""
-
-
 def _train(tmp_path, name: str, quantize: bool, **params):
     rng = np.random.default_rng(0)
     words = {"a": "the cat sat on a mat with café naïve".split(), "b": "机 器 学 习 是 人 工 智 能 def return x".split(),
@@ -57,9 +44,12 @@ def _train(tmp_path, name: str, quantize: bool, **params):
     data = tmp_path / f"{name}.txt"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path = tmp_path / f"{name}.{'ftz' if quantize else 'bin'}"
-    job = {"data": str(data), "path": str(path), "params": params, "quantize": quantize,
-           "cutoff": 300 if params.get("maxn") else 0}
-    proc = subprocess.run([sys.executable, "-c", _TRAIN_CHILD], input=json.dumps(job), capture_output=True, text=True)
+    # in a child process, as train_fasttext does: a second `train_supervised` in one process (other tests
+    # train in the pytest process first) can fail with "Encountered NaN"
+    args = {"input": str(data), "epoch": 5, "dim": 8, "lr": 0.05, "thread": 1, "seed": 1, "verbose": 0, **params}
+    job = {"args": args, "output": str(path), "quantize": quantize, "cutoff": 300 if params.get("maxn") else 0}
+    child = "from trivium.filters.fasttext_text import _train_main; _train_main()"
+    proc = subprocess.run([sys.executable, "-c", child], input=json.dumps(job), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return str(path)
 
