@@ -72,21 +72,19 @@ class Emit:
 
     def add(self, *, id, text=None, source, lang="", meta="{}", messages=None, tools=None, file, line, reason=None,
             disposition=QUARANTINED):
-        for k, v in (
-            ("id", id),
-            ("text", text),
-            ("source", source),
-            ("lang", lang),
-            ("meta", meta),
-            ("messages", messages),
-            ("tools", tools),
-            ("_file", file),
-            ("_line", line),
-            (REASON, reason),
-            (DISPOSITION, disposition if reason else None),
-            (COUNTERS, None),
-        ):
-            self.cols[k].append(v)
+        c = self.cols  # one append per column, in schema order: this runs once per record
+        c["id"].append(id)
+        c["text"].append(text)
+        c["source"].append(source)
+        c["lang"].append(lang)
+        c["meta"].append(meta)
+        c["messages"].append(messages)
+        c["tools"].append(tools)
+        c["_file"].append(file)
+        c["_line"].append(line)
+        c[REASON].append(reason)
+        c[DISPOSITION].append(disposition if reason else None)
+        c[COUNTERS].append(None)
 
     def quarantine(
         self,
@@ -145,13 +143,20 @@ def source_of_file(url: str) -> str:
 
 def _utf8_ok(*values: str | None) -> bool:
     """json.loads accepts lone surrogates (\\ud800), which no UTF-8 writer can store."""
+    return _utf8_size(*values) is not None
+
+
+def _utf8_size(*values: str | None) -> int | None:
+    """The UTF-8 bytes of `values` together, or None when one holds a lone surrogate. An ASCII
+    string (the common case, known to CPython without a scan) is not encoded at all."""
+    total = 0
     try:
         for v in values:
-            if v is not None:
-                v.encode("utf-8")
-        return True
+            if v:
+                total += len(v) if v.isascii() else len(v.encode("utf-8"))
     except UnicodeEncodeError:
-        return False
+        return None
+    return total
 
 
 def _preview(raw: bytes | str, limit: int) -> str:
@@ -190,13 +195,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                              default=_json_default)
+
+
 def canonical_json(value: Any) -> str:
     """Valid JSON for any record a reader meets (sorted keys, no NaN, Parquet's types spelled out)."""
-    options = dict(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_json_default)
     try:
-        return json.dumps(value, **options)
+        return _CANONICAL.encode(value)
     except ValueError:  # a NaN or an Infinity somewhere
-        return json.dumps(_finite(value), **options)
+        return _CANONICAL.encode(_finite(value))
 
 
 def _as_text(value: Any) -> Any:
@@ -230,6 +239,7 @@ class RecordParser:
 
     def __init__(self, config: IngestConfig):
         self.c = config
+        self.reserved = self.KNOWN | {config.text_key, config.id_key, config.source_key}
 
     def parse(self, obj: Any, *, file: str, line: int, default_source: str, out: Emit) -> None:
         c = self.c
@@ -249,13 +259,10 @@ class RecordParser:
         doc_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id) else fallback_id
         source = _as_text(obj.get(c.source_key))
         source = source if isinstance(source, str) and source else default_source
-        meta = (
-            obj.get("meta")
-            if isinstance(obj.get("meta"), dict)
-            else ({"meta": obj["meta"]} if "meta" in obj and obj["meta"] is not None else {})
-        )
-        extras = {k: v for k, v in obj.items() if k not in self.KNOWN | {c.text_key, c.id_key, c.source_key}}
-        meta = {**extras, **meta}
+        meta = obj.get("meta")
+        meta = meta if isinstance(meta, dict) else ({"meta": meta} if meta is not None else {})
+        extras = {k: v for k, v in obj.items() if k not in self.reserved}
+        meta = {**extras, **meta} if extras else meta
         lang = _as_text(obj.get(c.lang_key))
         lang = lang if isinstance(lang, str) else _as_text(meta.get(c.lang_key, ""))
         lang = lang if isinstance(lang, str) else ""
@@ -278,7 +285,9 @@ class RecordParser:
             reason, text = "non_string_text", _preview(canonical_json(text), c.quarantine_preview_bytes)
         elif not text.strip():
             reason = "empty_text"
-        if not _utf8_ok(doc_id, source, lang, meta_json, text if isinstance(text, str) else None, msg_json, tools_json):
+        size = _utf8_size(doc_id, source, lang, meta_json, text if isinstance(text, str) else None, msg_json,
+                          tools_json)
+        if size is None:
             reason = "invalid_unicode"
             doc_id = doc_id.encode("utf-8", "replace").decode() if not _utf8_ok(doc_id) else doc_id
             source, lang = default_source, ""
@@ -286,7 +295,6 @@ class RecordParser:
             meta_json, msg_json, tools_json = canonical_json({"error": "lone surrogate in a string"}), None, None
         if reason is None:
             # The cap covers the whole record: a huge meta or id costs every stage as much as a huge text.
-            size = sum(len(v.encode("utf-8")) for v in (doc_id, source, lang, meta_json, text, msg_json, tools_json) if v)
             if size > c.max_doc_bytes:
                 reason = "oversized_document"
                 doc_id = doc_id if len(doc_id.encode("utf-8")) <= c.max_id_bytes else fallback_id
