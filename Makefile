@@ -21,8 +21,11 @@ check-java:
 demo: setup check-java
 	$(BIN)/trivium demo
 
+# Two pytest-xdist workers (CI's machine has two cores), one test file at a time each (module fixtures
+# are built once); TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 test: setup check-java
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Rebuild the shipped default models (mixtures/models/domain.ftz, filters/models/quality.ftz) from ../shared/corpus;
 # byte-identical on every run (one fastText thread, fixed seeds).

@@ -50,8 +50,14 @@ def clean_inputs(tmp_path_factory) -> Path:
     return root
 
 
-def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, clean_inputs, tmp_path):
-    outcomes = run_plain(spark, [str(clean_inputs)], tmp_path / "run")
+@pytest.fixture(scope="module")
+def plain_run(spark, clean_inputs, tmp_path_factory):
+    """One default run of the stage loop, read (never written) by the tests that only look at it."""
+    return run_plain(spark, [str(clean_inputs)], tmp_path_factory.mktemp("plain") / "run")
+
+
+def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, plain_run):
+    outcomes = plain_run
     for o in outcomes:
         m = o.manifest
         assert m.docs_in == m.docs_out + sum(m.dropped.values()) + sum(m.quarantined.values()), m.stage
@@ -64,8 +70,8 @@ def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, clean_in
     assert "chat-1" in kept and "mirror-own" in kept and not any(f"news-{i}" in kept for i in range(5))
 
 
-def test_rerun_is_byte_identical_and_partitions_do_not_change_the_kept_set(spark, clean_inputs, tmp_path):
-    first = run_plain(spark, [str(clean_inputs)], tmp_path / "a")
+def test_rerun_is_byte_identical_and_partitions_do_not_change_the_kept_set(spark, clean_inputs, plain_run, tmp_path):
+    first = plain_run
     second = run_plain(spark, [str(clean_inputs)], tmp_path / "b")
     assert file_digests(first) == file_digests(second)
     for o1, o2 in zip(first, second):
@@ -145,10 +151,10 @@ def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path
         assert runner.invoke(app, [*command, "--help"]).exit_code == 0
 
 
-def test_row_wise_stages_map_each_upstream_part_into_one_part(spark, clean_inputs, tmp_path):
+def test_row_wise_stages_map_each_upstream_part_into_one_part(plain_run):
     """Language ID and the filters run file by file, no shuffle: part k holds exactly upstream part k's
     documents (kept or rejected), still sorted by id."""
-    stages = by_stage(run_plain(spark, [str(clean_inputs)], tmp_path / "run"))
+    stages = by_stage(plain_run)
 
     def ids_by_part(o, entries) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

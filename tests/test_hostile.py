@@ -312,6 +312,10 @@ def test_ephemeral_prefect_server_ends_with_a_killed_parent(tmp_path, handled):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE, text=True, env=env)
     child = int(parent.stdout.readline())
+    # On a loaded machine /proc/PID/cmdline can read empty for a moment after the child starts
+    deadline = time.monotonic() + 30
+    while _alive(child) and not Path(f"/proc/{child}/cmdline").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _alive(child) and "trivium.flows.prefect_child" in Path(f"/proc/{child}/cmdline").read_text()
     parent.send_signal(signal.SIGKILL)
     parent.wait()
