@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from trivium.flows import io
 from trivium.filters.extract import ExtractConfig
+from trivium.flows.spark import rows_frame
 from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
@@ -609,10 +610,9 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
     if not urls:
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
-    raw = [(_path_bytes(u),) for u in urls]
     # One task per file, up to 4 per core: a folder of HTML pages is thousands of small files.
     tasks = min(len(urls), 4 * spark.sparkContext.defaultParallelism)
-    paths = spark.createDataFrame(spark.sparkContext.parallelize(raw, tasks), "path binary")
+    paths = rows_frame(spark, pa.Table.from_batches([_paths_batch(urls)]), tasks)
     rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
     return unique_ids(rows, partitions).drop("_file", "_line")
