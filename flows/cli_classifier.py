@@ -96,6 +96,9 @@ def train(
     short_views: bool = typer.Option(False, "--short-views/--no-short-views",
                                      help="domain: add bare questions of word problems and fragments of boilerplate "
                                           "pages as extra seed views"),
+    exam_views: bool = typer.Option(True, "--exam-views/--no-exam-views",
+                                    help="domain: each English STEM training document also as a multiple-choice "
+                                         "item cut from its own text (as the shipped model is trained)"),
     exclude_benchmarks: bool = typer.Option(True, "--exclude-benchmarks/--keep-benchmarks",
                                             help="drop seeds the decontamination index flags for the corpus's "
                                                  "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),
@@ -138,7 +141,7 @@ def train(
                                      holdout=held, subdomains=subdomains, positive_buckets=set(_csv(positive_buckets)),
                                      min_chars=min_chars, decontam=_benchmarks(seed_sources) if exclude_benchmarks else None,
                                      stem_prose=StemProseRule() if stem_prose else None, zh_negatives=zh_negatives,
-                                     views=short_views,
+                                     views=short_views, exam=exam_views,
                                      progress=lambda name: progress.update(step, description=f"reading {name}"))
             except ValueError as e:
                 _fail(str(e))

@@ -82,3 +82,39 @@ def test_views_keep_the_label_skip_word_problems_chinese_and_held_out_and_are_de
     stem_only = data()
     exam_views(stem_only, seed=0)  # the default: STEM documents only
     assert [v.id for v in stem_only.train[5:]] == ["wiki/0~exam"]
+
+
+def test_cli_train_seeds_exam_views_unless_told_not_to(tmp_path):
+    """`trivium classifier train --seed-sources` trains as the shipped recipe does (exam views on);
+    `--no-exam-views` leaves them out."""
+    import gzip
+    import json
+
+    from typer.testing import CliRunner
+
+    from trivium.flows.cli import app
+
+    def sentences(text: str) -> list[str]:
+        return [s.strip() + "." for s in text.split(".") if s.strip()]
+
+    for name, bucket, text in (("physics", "stem", PHYSICS), ("castles", "commonsense", HISTORY)):
+        parts = sentences(text)
+        rows = [{"id": f"{name}/{k}", "text": " ".join(parts[k:] + parts[:k])} for k in range(len(parts))]
+        (tmp_path / name).mkdir()
+        with gzip.open(tmp_path / name / "part-0.jsonl.gz", "wt") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({"physics": {"bucket": "stem", "language": "en", "files": ["part-0.jsonl.gz"]},
+                                   "castles": {"bucket": "commonsense", "language": "en",
+                                               "files": ["part-0.jsonl.gz"]}}))
+    reports = {}
+    for flag in ("--exam-views", "--no-exam-views"):
+        model = tmp_path / f"{flag.strip('-')}.bin"
+        result = CliRunner().invoke(app, ["classifier", "train", "--seed-sources", str(sources), "--output",
+                                          str(model), "--no-stem-prose", "--keep-benchmarks", "--epoch", "1",
+                                          "--json", flag])
+        assert result.exit_code == 0, result.output
+        reports[flag] = json.loads((tmp_path / f"{model.name}.json").read_text())["seed_report"]
+    assert reports["--exam-views"]["physics"]["exam_views"] == reports["--exam-views"]["physics"]["used"] > 0
+    assert "exam_views" not in reports["--no-exam-views"]["physics"]
+    assert "exam_views" not in reports["--exam-views"]["castles"]  # STEM documents only
