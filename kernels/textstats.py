@@ -363,9 +363,15 @@ def _special(cps, a, b, sp_hash, sp_maxlen):
     if b - a < 1 or b - a > sp_maxlen:
         return -1
     h = _hash(cps, a, b)
-    k = np.searchsorted(sp_hash, h)
-    if k < sp_hash.shape[0] and sp_hash[k] == h:
-        return k
+    lo, hi = 0, sp_hash.shape[0]  # binary search (np.searchsorted costs more per call here)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sp_hash[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < sp_hash.shape[0] and sp_hash[lo] == h:
+        return lo
     return -1
 
 
@@ -488,6 +494,13 @@ def _host_from(cps, h, b, flags):
 @nb.njit(cache=True)
 def _url_like(cps, a, b, flags):
     """spaCy's URL_MATCH, less its IP-address branch: [scheme://][user@]host.tld[:port][/path]."""
+    dot = False  # every host has one (checked first: most chunks are words)
+    for i in range(a, b):
+        if cps[i] == 46:
+            dot = True
+            break
+    if not dot:
+        return False
     pos = a
     for i in range(a, b - 2):
         c = cps[i]
@@ -572,10 +585,14 @@ def _split_chunk(cps, a, b, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps,
     k = _special(cps, a, b, sp_hash, sp_maxlen)
     if k >= 0:
         return _emit_special(ts, te, n, a, k, sp_off, sp_len)
+    # k is _special of cps[ka:kb]: looked up again only when a or b has moved (most chunks never move)
+    ka, kb = a, b
     nsuf = 0
     last = -1
     while a < b and b - a != last:
-        if _special(cps, a, b, sp_hash, sp_maxlen) >= 0:
+        if ka != a or kb != b:
+            k, ka, kb = _special(cps, a, b, sp_hash, sp_maxlen), a, b
+        if k >= 0:
             break
         last = b - a
         pre = _find_prefix(cps, a, b, flags)
@@ -605,10 +622,14 @@ def _split_chunk(cps, a, b, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps,
             suf_e[nsuf] = b
             nsuf += 1
             b -= suf
-        if a < b and _special(cps, a, b, sp_hash, sp_maxlen) >= 0:
-            break
+        if a < b:
+            if ka != a or kb != b:
+                k, ka, kb = _special(cps, a, b, sp_hash, sp_maxlen), a, b
+            if k >= 0:
+                break
     if a < b:
-        k = _special(cps, a, b, sp_hash, sp_maxlen)
+        if ka != a or kb != b:
+            k = _special(cps, a, b, sp_hash, sp_maxlen)
         if k >= 0:
             n = _emit_special(ts, te, n, a, k, sp_off, sp_len)
         elif _url_like(cps, a, b, flags):
@@ -617,6 +638,10 @@ def _split_chunk(cps, a, b, flags, sp_hash, sp_off, sp_len, sp_maxlen, unit_cps,
             start = a
             p = a
             while p < b:
+                c = cps[p]
+                if (97 <= c <= 122) or (65 <= c <= 90) or (48 <= c <= 57):  # no infix starts at ASCII alnum
+                    p += 1
+                    continue
                 e = _infix_at(cps, a, b, p, flags)
                 if e < 0:
                     p += 1
