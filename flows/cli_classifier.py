@@ -96,9 +96,9 @@ def train(
     short_views: bool = typer.Option(False, "--short-views/--no-short-views",
                                      help="domain: add bare questions of word problems and fragments of boilerplate "
                                           "pages as extra seed views"),
-    exam_views: bool = typer.Option(True, "--exam-views/--no-exam-views",
+    exam_views: bool = typer.Option(False, "--exam-views/--no-exam-views",
                                     help="domain: each English STEM training document also as a multiple-choice "
-                                         "item cut from its own text (as the shipped model is trained)"),
+                                         "item cut from its own text (the shipped recipe uses it; --defaults)"),
     exclude_benchmarks: bool = typer.Option(True, "--exclude-benchmarks/--keep-benchmarks",
                                             help="drop seeds the decontamination index flags for the corpus's "
                                                  "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),

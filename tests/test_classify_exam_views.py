@@ -85,8 +85,8 @@ def test_views_keep_the_label_skip_word_problems_chinese_and_held_out_and_are_de
 
 
 def test_cli_train_seeds_exam_views_unless_told_not_to(tmp_path):
-    """`trivium classifier train --seed-sources` trains as the shipped recipe does (exam views on);
-    `--no-exam-views` leaves them out."""
+    """`trivium classifier train --seed-sources --exam-views` adds them as the shipped recipe does; without the
+    switch (or with `--no-exam-views`) there are none."""
     import gzip
     import json
 
@@ -108,7 +108,7 @@ def test_cli_train_seeds_exam_views_unless_told_not_to(tmp_path):
                                    "castles": {"bucket": "commonsense", "language": "en",
                                                "files": ["part-0.jsonl.gz"]}}))
     reports = {}
-    for flag in ("--exam-views", "--no-exam-views"):
+    for flag in ("--exam-views", "--no-exam-views"):  # (off is also the default)
         model = tmp_path / f"{flag.strip('-')}.bin"
         result = CliRunner().invoke(app, ["classifier", "train", "--seed-sources", str(sources), "--output",
                                           str(model), "--no-stem-prose", "--keep-benchmarks", "--epoch", "1",
