@@ -112,3 +112,10 @@ def rows_frame(spark, table, partitions: int):
     rows = spark.createDataFrame(table.append_column("_row", pa.array(range(n), pa.int64())))
     index = spark.range(n, numPartitions=partitions)
     return index.join(F.broadcast(rows), index["id"] == rows["_row"]).drop("id", "_row")
+
+
+def paths_frame(spark, urls: list[str]):
+    """A `path` DataFrame with one URL per partition, partition k holding urls[k] (task k reads file k)."""
+    import pyarrow as pa
+
+    return rows_frame(spark, pa.table({"path": pa.array(urls, pa.string())}), len(urls))

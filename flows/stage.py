@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 from trivium.flows import io, progress
-from trivium.flows.spark import rows_frame
+from trivium.flows.spark import paths_frame
 from trivium.flows.manifest import (
     MANIFEST_NAME,
     ConservationError,
@@ -313,7 +313,7 @@ def read_documents(spark, stage_dir: str, manifest: Manifest):
     if all(io.protocol_of(u) in ("file", "local") for u in urls):
         # Local disks (or a cluster's shared mount): Spark's own vectorised reader is faster.
         return spark.read.schema(schema).parquet(*urls)
-    paths = rows_frame(spark, pa.table({"path": pa.array(urls, pa.string())}), len(urls))
+    paths = paths_frame(spark, urls)
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
     return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), batch_rows), schema)
 
@@ -336,7 +336,7 @@ def _map_files(spark, urls: list[str], step: BatchMap, writer: PartitionWriter):
 
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
     reader = ParquetPartReader(to_arrow_schema(step.upstream.schema), batch_rows)
-    paths = rows_frame(spark, pa.table({"path": pa.array(urls, pa.string())}), len(urls))
+    paths = paths_frame(spark, urls)
     return paths.mapInArrow(FileMap(reader, step.fn, to_arrow_schema(step.schema), writer), _STATS_DDL)
 
 

@@ -97,24 +97,25 @@ def test_cli_train_seeds_exam_views_unless_told_not_to(tmp_path):
     def sentences(text: str) -> list[str]:
         return [s.strip() + "." for s in text.split(".") if s.strip()]
 
+    entries = {}
     for name, bucket, text in (("physics", "stem", PHYSICS), ("castles", "commonsense", HISTORY)):
         parts = sentences(text)
         rows = [{"id": f"{name}/{k}", "text": " ".join(parts[k:] + parts[:k])} for k in range(len(parts))]
         (tmp_path / name).mkdir()
         with gzip.open(tmp_path / name / "part-0.jsonl.gz", "wt") as f:
             f.write("".join(json.dumps(r) + "\n" for r in rows))
+        entries[name] = {"bucket": bucket, "language": "en", "files": ["part-0.jsonl.gz"]}
     sources = tmp_path / "sources.json"
-    sources.write_text(json.dumps({"physics": {"bucket": "stem", "language": "en", "files": ["part-0.jsonl.gz"]},
-                                   "castles": {"bucket": "commonsense", "language": "en",
-                                               "files": ["part-0.jsonl.gz"]}}))
+    sources.write_text(json.dumps(entries))
     reports = {}
-    for flag in ("--exam-views", "--no-exam-views"):  # (off is also the default)
-        model = tmp_path / f"{flag.strip('-')}.bin"
+    for flags in (["--exam-views"], ["--no-exam-views"], []):
+        model = tmp_path / f"model{len(reports)}.bin"
         result = CliRunner().invoke(app, ["classifier", "train", "--seed-sources", str(sources), "--output",
                                           str(model), "--no-stem-prose", "--keep-benchmarks", "--epoch", "1",
-                                          "--json", flag])
+                                          "--json", *flags])
         assert result.exit_code == 0, result.output
-        reports[flag] = json.loads((tmp_path / f"{model.name}.json").read_text())["seed_report"]
+        reports[" ".join(flags) or "default"] = json.loads((tmp_path / f"{model.name}.json").read_text())["seed_report"]
     assert reports["--exam-views"]["physics"]["exam_views"] == reports["--exam-views"]["physics"]["used"] > 0
     assert "exam_views" not in reports["--no-exam-views"]["physics"]
+    assert "exam_views" not in reports["default"]["physics"]
     assert "exam_views" not in reports["--exam-views"]["castles"]  # STEM documents only

@@ -57,16 +57,15 @@ def plain_run(spark, clean_inputs, tmp_path_factory):
 
 
 def test_every_stage_conserves_and_dedup_removes_the_mirror_once(spark, plain_run):
-    outcomes = plain_run
-    for o in outcomes:
+    for o in plain_run:
         m = o.manifest
         assert m.docs_in == m.docs_out + sum(m.dropped.values()) + sum(m.quarantined.values()), m.stage
-    dedup = by_stage(outcomes)["exact_dedup"]
+    dedup = by_stage(plain_run)["exact_dedup"]
     assert dedup.manifest.dropped == {"exact_duplicate": 5}
     rejects = pq.read_table(str(Path(dedup.stage_dir) / "rejects")).to_pylist()
     # The representative is the smallest id: "mirror-i" < "news-i", so the news copies go.
     assert sorted(r["duplicate_of"] for r in rejects) == [f"mirror-{i}" for i in range(5)]
-    kept = {r["id"] for r in final_documents(spark, outcomes).collect()}
+    kept = {r["id"] for r in final_documents(spark, plain_run).collect()}
     assert "chat-1" in kept and "mirror-own" in kept and not any(f"news-{i}" in kept for i in range(5))
 
 

@@ -98,10 +98,10 @@ def test_rows_frame_keeps_order_bytes_and_one_row_per_partition(spark):
     is partition k's only row; non-UTF-8 file names travel as bytes."""
     import pyarrow as pa
 
-    from trivium.flows.spark import rows_frame
+    from trivium.flows.spark import paths_frame, rows_frame
 
     names = [f"s3://b/part-{k:05d}.parquet" for k in range(7)]
-    parts = rows_frame(spark, pa.table({"path": names}), len(names)).rdd.glom().collect()
+    parts = paths_frame(spark, names).rdd.glom().collect()
     assert [[r.path for r in p] for p in parts] == [[n] for n in names]
     raw = [b"in/\xff.jsonl", b"in/a.jsonl", b"in/b.jsonl"]
     parts = rows_frame(spark, pa.table({"path": pa.array(raw, pa.binary())}), 2).rdd.glom().collect()

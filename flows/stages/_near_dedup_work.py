@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from trivium.filters.near_dedup import NearDedupParams
 from trivium.flows import io
-from trivium.flows.spark import rows_frame
+from trivium.flows.spark import paths_frame
 from trivium.flows.stage import ParquetPartReader, _LazyParquet
 
 PREFIX = "trivium-near-dedup-"
@@ -78,7 +78,7 @@ def read_parquet(spark, files: list[str], schema):
 
     if not files:
         return spark.createDataFrame([], schema)
-    paths = rows_frame(spark, pa.table({"path": pa.array(files, pa.string())}), len(files))
+    paths = paths_frame(spark, files)
     return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema)), schema)
 
 
