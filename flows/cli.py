@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from trivium.flows.console import cause_line, err, fail, literal, out, spark_or_fail
+from trivium.flows.console import cause_line, err, fail, literal, out, spark_and_flow_or_fail
 
 # Prefect reads these at import: no telemetry from a machine that has no internet.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -119,7 +119,7 @@ def run_curation(inputs: list[str], output: str, config_file: Path | None, maste
     outcomes = None if force else committed_run(files, output, config)
     flow_run_id = None  # answered from manifests: no flow ran
     if outcomes is None:  # something to do: only now start Spark and Prefect
-        spark = spark_or_fail(config.spark, master)
+        spark = spark_and_flow_or_fail(config.spark, master)
         config.spark.master = spark.sparkContext.master
         from trivium.flows.curate import curate_flow
         from trivium.flows.progress import spark_progress

@@ -10,7 +10,7 @@ import typer
 from trivium.flows.console import err as _err
 from trivium.flows.console import fail as _fail
 from trivium.flows.console import out as _out
-from trivium.flows.console import spark_or_fail
+from trivium.flows.console import spark_and_flow_or_fail, spark_or_fail
 
 mix_app = typer.Typer(
     name="mix",
@@ -252,7 +252,7 @@ def run_cmd(
         cfg = load_config(config) if config else curate_config_of(recipe)
     except (ConfigError, OSError) as e:
         _fail(str(e))
-    spark_or_fail(cfg.spark, master)
+    spark_and_flow_or_fail(cfg.spark, master, flow_module="trivium.flows.run")
     from trivium.flows.progress import spark_progress
     from trivium.flows.spark import get_spark
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
+import threading
 
 import typer
 from rich.console import Console
@@ -51,3 +53,28 @@ def spark_or_fail(config=None, master: str | None = None):
         return get_spark(config)
     except JavaMissing as e:
         fail(str(e))
+
+
+def spark_and_flow_or_fail(config=None, master: str | None = None, flow_module: str = "trivium.flows.curate"):
+    """`spark_or_fail`, with a flow command's other two cold starts beside the JVM's: importing the flow
+    module (Prefect's imports take seconds) and starting Prefect's ephemeral API server, in a thread while
+    this one waits for the JVM (about 10 s of a small run's minute). A failure there is left to the flow,
+    which starts both again and reports it as it would have."""
+    import pyspark.sql  # noqa: F401 - imported before the thread starts, so the two share no first import
+    import trivium.flows.spark  # noqa: F401
+
+    def warm() -> None:
+        try:
+            importlib.import_module(flow_module)
+            from trivium.flows.prefect_child import start_ephemeral_server
+
+            start_ephemeral_server()
+        except Exception:  # noqa: BLE001, S110 - the flow repeats the step and reports it
+            pass
+
+    warming = threading.Thread(target=warm, name="trivium-warm-prefect", daemon=True)
+    warming.start()
+    try:
+        return spark_or_fail(config, master)
+    finally:
+        warming.join()

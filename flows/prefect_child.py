@@ -44,6 +44,19 @@ def guard() -> None:
         server.subprocess = _GuardedSubprocess()
 
 
+def start_ephemeral_server() -> None:
+    """Start Prefect's ephemeral API server now when no PREFECT_API_URL names a server. Prefect keeps one
+    per process, so the flow's client finds it running instead of starting it then."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    guard()
+    from prefect.server.api.server import SubprocessASGIServer
+
+    SubprocessASGIServer().start()
+
+
 def _end_when_orphaned(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(POLL_S)

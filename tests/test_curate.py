@@ -128,7 +128,7 @@ def test_cli_curate_json_and_help(spark, prefect_harness, clean_inputs, tmp_path
 
     # A committed run is answered from its manifests: neither Spark nor Prefect is started.
     with monkeypatch.context() as m:
-        m.setattr("trivium.flows.cli.spark_or_fail", lambda *a: pytest.fail("Spark started for a committed run"))
+        m.setattr("trivium.flows.cli.spark_and_flow_or_fail", lambda *a: pytest.fail("Spark started for a committed run"))
         table = runner.invoke(app, ["curate", "-i", str(clean_inputs), "-o", str(tmp_path / "run")])
     assert table.exit_code == 0 and "resumed" in table.stdout
     start = time.monotonic()
