@@ -104,7 +104,7 @@ def train(
     output: Path = typer.Option(..., "--output", "-o", help="directory to write tokenizer.json, tokenizer_config.json, ..."),
     preset: str | None = typer.Option(None, "--preset", help="a recipe: youtu (the reference build) or a YAML/JSON recipe file; flags override its values"),
     vocab_size: int | None = typer.Option(None, "--vocab-size", help="total ids, the 256 special/reserved ids included [128256]"),
-    weights: str | None = typer.Option(None, "--weights", help="per-source or per-bucket multipliers, e.g. 'stem=3,code=3,noise=0'"),
+    weights: str | None = typer.Option(None, "--weights", help="per-source or per-bucket multipliers, and lang:<group> ones on top, e.g. 'stem=3,code=3,noise=0,lang:zh=0.5'"),
     sample_bytes: str | None = typer.Option(None, "--sample-bytes", help="draw about this much text (e.g. 50MB); 'all' or none: every training document"),
     seed: int = typer.Option(0, "--seed", help="sampling seed (same sample + seed -> same tokenizer)"),
     holdout: float | None = typer.Option(None, "--holdout", min=0.0, max=0.9, help="fraction of documents kept out of training (for `eval --split heldout`) [0]"),

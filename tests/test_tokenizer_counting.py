@@ -22,7 +22,7 @@ def small_inputs(corpus_dir):
 def test_counting_path_equals_direct_path(spark, small_inputs):
     from trivium.tokenizer.counting import count_pretokens_spark
 
-    spec = SampleSpec(sample_bytes=600_000, weights=parse_weights("code=3,agentic=2"), seed=11, holdout=0.05)
+    spec = SampleSpec(sample_bytes=600_000, weights=parse_weights("code=3,agentic=2,lang:zh=0.5"), seed=11, holdout=0.05)
     spark_counts, info = count_pretokens_spark(spark, small_inputs, spec, partitions=3)
     direct_counts, dinfo = count_inputs(small_inputs, spec, workers=2)
     assert info["rates"] == pytest.approx(dinfo["rates"])

@@ -172,6 +172,7 @@ def test_preset_is_exactly_its_flags(tiny: Path, tmp_path: Path):
     recipe = load_recipe("youtu")
     assert recipe.base_file == "o200k_base.tiktoken" and recipe.digits == 1 and recipe.base_max == 80_000
     assert recipe.base_select == "used" and "in:cl100k_base.tiktoken&rank<100000" in recipe.base_pin
+    assert "lang:zh=0.25" in recipe.weights
     corpus, base = str(tiny / "corpus"), str(tiny / "tiny.tiktoken")
     common = ["-i", corpus, "--base", base, "--vocab-size", "600", "--workers", "1", "--json", "-q"]
     by_preset = _cli("tokenizer", "train", "-o", str(tmp_path / "preset"), "--preset", "youtu", *common)

@@ -16,6 +16,7 @@ from trivium.tokenizer.sample import (
     SampleSpec,
     discover_files,
     iter_documents,
+    measure_sources,
     parse_weights,
     sample_documents,
 )
@@ -69,7 +70,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def test_parse_weights():
-    assert parse_weights("stem=3, code=2.5,noise=0") == {"stem": 3.0, "code": 2.5, "noise": 0.0}
+    assert parse_weights("stem=3, code=2.5,noise=0,lang:zh=0.5") == {"stem": 3.0, "code": 2.5, "noise": 0.0, "lang:zh": 0.5}
     assert parse_weights(None) == {}
     for bad in ("stem", "stem=-1", "stem=x"):
         with pytest.raises(ValueError):
@@ -139,6 +140,22 @@ def test_weights_and_sample_size(corpus: Path):
 def test_weight_zero_and_no_sample_bytes(corpus: Path):
     got = Counter(d.source for d, m in sample_documents([str(corpus)], SampleSpec(weights={"code": 0, "agentic": 2})) for _ in range(m))
     assert got["code"] == 0 and got["agent"] == 100 and got["web"] == 401
+
+
+def test_language_weights_multiply_the_source_weight(corpus: Path):
+    # the agent rows and the one "s" web row carry no language: group "other"
+    def counts(weights, **kw):
+        return Counter(d.source for d, m in sample_documents([str(corpus)], SampleSpec(weights=weights, **kw)) for _ in range(m))
+
+    assert counts({"lang:other": 3}) == {"web": 400 + 3, "math": 200, "code": 100, "agent": 150}
+    assert counts({"lang:other": 0, "code": 2}) == {"web": 400, "math": 200, "code": 200}
+    assert counts({"lang:en": 1}) == counts({})
+    # with a byte budget the language weight is in the budget: the agent bytes count half
+    files = discover_files([str(corpus)])
+    spec = SampleSpec(sample_bytes=50_000, weights={"lang:other": 0.5})
+    half = sum(int(len(d.text.encode()) * 0.5) for d in iter_documents(files) if d.source == "agent")
+    assert measure_sources(files, spec)[("agent", "agentic")] == half
+    assert measure_sources(files, spec)[("math", "stem")] == measure_sources(files, SampleSpec())[("math", "stem")]
 
 
 def test_holdout_is_disjoint_from_training(corpus: Path):

@@ -64,7 +64,7 @@ def _measure_fn(spec: SampleSpec, options: dict[str, dict]):
                 for doc in iter_file_documents(f):
                     if is_heldout(doc, spec):
                         continue
-                    sizes[(doc.source, doc.bucket)] += len(doc.text.encode("utf-8", "surrogatepass"))
+                    sizes[(doc.source, doc.bucket)] += spec.budget_bytes(doc)
             if sizes:
                 keys = list(sizes)
                 yield pa.RecordBatch.from_pydict(

@@ -303,7 +303,8 @@ def iter_documents(inputs: Iterable[str] | list[InputFile], stats: ReadStats | N
 
 
 def parse_weights(spec: str | Mapping[str, float] | None) -> dict[str, float]:
-    """``"stem=3,code=2.5,noise=0"`` -> ``{"stem": 3.0, ...}`` (keys: sources or buckets)."""
+    """``"stem=3,code=2.5,noise=0,lang:zh=0.5"`` -> ``{"stem": 3.0, ...}`` (keys: sources, buckets,
+    or ``lang:<group>``, a multiplier for the documents of one language group: ``en``, ``zh``, a tag, ``other``)."""
     if spec is None:
         return {}
     if isinstance(spec, Mapping):
@@ -338,6 +339,16 @@ class SampleSpec:
         if bucket in w:
             return float(w[bucket])
         return float(w.get("*", 1.0))
+
+    def lang_weight(self, lang: str | None) -> float:
+        """The ``lang:<group>`` multiplier on top of the source or bucket weight (1 when none is set)."""
+        return float(self.weights.get(f"lang:{lang_group(lang)}", 1.0))
+
+    def budget_bytes(self, doc: Document) -> int:
+        """The document's bytes as the sample budget counts them: scaled by its language's weight."""
+        n = len(doc.text.encode("utf-8", errors="surrogatepass"))
+        w = self.lang_weight(doc.lang)
+        return n if w == 1.0 else int(n * w)
 
 
 def _unit(seed: int, salt: str, source: str, doc_id: str) -> float:
@@ -414,7 +425,8 @@ def measure_sources(
     on_bytes: Callable[[int], None] | None = None,
     langs: dict[tuple[str, str], dict[str, int]] | None = None,
 ) -> dict[tuple[str, str], int]:
-    """Training bytes per (source, bucket) (held-out documents excluded); ``langs``, when
+    """Training bytes per (source, bucket) (held-out documents excluded; each document's scaled by
+    its ``lang:`` weight, which the budget then applies); ``langs``, when
     given, receives the bytes of every document per (source, bucket) and language group."""
     sizes: dict[tuple[str, str], int] = defaultdict(int)
     for f in files:
@@ -428,7 +440,7 @@ def measure_sources(
                 by_lang[g] = by_lang.get(g, 0) + n
             if is_heldout(doc, spec):
                 continue
-            sizes[(doc.source, doc.bucket)] += n
+            sizes[(doc.source, doc.bucket)] += spec.budget_bytes(doc)
     return dict(sizes)
 
 
@@ -451,7 +463,8 @@ def select(doc: Document, spec: SampleSpec, rates: Mapping[str, float], split: s
         return 1 if held else 0
     if held:
         return 0
-    return multiplicity(doc, rates.get(doc.source, spec.weight(doc.source, doc.bucket)), spec.seed)
+    rate = rates.get(doc.source, spec.weight(doc.source, doc.bucket)) * spec.lang_weight(doc.lang)
+    return multiplicity(doc, rate, spec.seed)
 
 
 def sample_documents(
