@@ -344,9 +344,10 @@ class SampleSpec:
         """The ``lang:<group>`` multiplier on top of the source or bucket weight (1 when none is set)."""
         return float(self.weights.get(f"lang:{lang_group(lang)}", 1.0))
 
-    def budget_bytes(self, doc: Document) -> int:
-        """The document's bytes as the sample budget counts them: scaled by its language's weight."""
-        n = len(doc.text.encode("utf-8", errors="surrogatepass"))
+    def budget_bytes(self, doc: Document, n: int | None = None) -> int:
+        """The document's bytes (``n`` when already counted) as the sample budget counts them: scaled
+        by its language's weight."""
+        n = len(doc.text.encode("utf-8", errors="surrogatepass")) if n is None else n
         w = self.lang_weight(doc.lang)
         return n if w == 1.0 else int(n * w)
 
@@ -440,7 +441,7 @@ def measure_sources(
                 by_lang[g] = by_lang.get(g, 0) + n
             if is_heldout(doc, spec):
                 continue
-            sizes[(doc.source, doc.bucket)] += spec.budget_bytes(doc)
+            sizes[(doc.source, doc.bucket)] += spec.budget_bytes(doc, n)
     return dict(sizes)
 
 
