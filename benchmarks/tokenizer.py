@@ -433,9 +433,12 @@ def main() -> None:
 
 def best_reference(group: dict, suffix: str, against: str) -> str:
     """The reference vocabulary (``<name><suffix>``, behind trivium's pre-tokenizer) with the fewest
-    tokens on one group, as a ratio to ``against``'s tokens, e.g. ``o200k@d1 0.999x``."""
+    tokens on one group, as a ratio to ``against``'s tokens, e.g. ``o200k@d1 0.999x`` (``none`` when
+    only ``against`` was measured, e.g. a tokenizers folder holding Llama-3's file alone)."""
     toks = {n: v["tokens"] for n, v in group["tokenizers"].items()}
     cands = [n for n in toks if n.endswith(suffix) and n != against]
+    if not cands:
+        return "none"
     best = min(cands, key=lambda n: toks[n])
     return f"{best} {toks[best] / toks[against]:.3f}x"
 
