@@ -2,14 +2,19 @@
 starts (a Spark JVM, its Python workers, a Prefect server).
 
 Per process: peak RSS and its kind. For the whole tree: peak of the summed PSS, which splits shared pages
-between the processes sharing them, so pyspark's forked workers are not counted twice.
+between the processes sharing them, so pyspark's forked workers are not counted twice, and the CPU time the
+tree has used (user + system, every process ever seen, at its last sample) over time.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
+import time
 from collections import defaultdict
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _children() -> dict[int, list[int]]:
@@ -53,6 +58,16 @@ def pss(pid: int) -> int:
     return rss(pid) if found is None else found
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of `pid` itself (its reaped children are counted under their own pids)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -80,6 +95,8 @@ class PeakMemory:
         self.peak_rss: dict[int, int] = {}
         self.kinds: dict[int, str] = {}
         self.peak_total = 0
+        self.cpu: dict[int, float] = {}
+        self.cpu_samples: list[tuple[float, float]] = []  # (time.time(), CPU seconds of the tree so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -99,7 +116,24 @@ class PeakMemory:
                 self.kinds[pid] = kind(pid, self.root, cmd)
             self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss(pid))
             total += pss(pid)
+            if (used := cpu_seconds(pid)) is not None:
+                self.cpu[pid] = used
         self.peak_total = max(self.peak_total, total)
+        self.cpu_samples.append((time.time(), sum(self.cpu.values())))
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds the tree used between two time.time() instants (linear between samples)."""
+        return self._cpu_at(end) - self._cpu_at(start)
+
+    def _cpu_at(self, t: float) -> float:
+        times = [x for x, _ in self.cpu_samples]
+        i = bisect.bisect_left(times, t)
+        if i == 0:
+            return self.cpu_samples[0][1] if self.cpu_samples else 0.0
+        if i == len(times):
+            return self.cpu_samples[-1][1]
+        (t0, c0), (t1, c1) = self.cpu_samples[i - 1], self.cpu_samples[i]
+        return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
 
     def _run(self) -> None:
         while True:

@@ -7,10 +7,13 @@ as CJK is written) shuffled, the last one kept. A variant keeps the original's s
 stop words and line structure, so every stage, dedup included, reads k times the slice's text and the filters see
 the same kind of text; its shingles are new, so no dedup stage folds it into the original. Every stage's rate is
 taken on its own input bytes (the manifest's `text_bytes_in` over its `wall_s`). A stage's time is a fixed part
-(Spark jobs, manifest counts, commit) plus a part per byte; the marginal rate (extra bytes over extra time
-between the two largest runs) is the per-byte part, which is what a TB costs. Peak RSS is sampled from /proc for
+(Spark jobs, manifest counts, commit) plus a part per byte; the marginal rate (the least-squares slope of time
+against bytes over all runs) is the per-byte part, which is what a TB costs. Peak RSS is sampled from /proc for
 the whole process tree of `trivium curate`: the Spark JVM (driver and executor in local mode), each Python worker,
-the CLI's Python, the Prefect server.
+the CLI's Python, the Prefect server. The same sampler sums the tree's CPU time (user + system), so each stage
+is also costed in CPU-hours, Dolma's unit, next to core-hours of wall time: on `local[2]` a core often waits (the
+last tasks of a stage, a step on the driver alone, other tenants of the machine), which wall time counts and CPU
+time does not.
 
     nice -n 10 .venv/bin/python benchmarks/scale.py [--mb 50] [--factors 1,2,4] [--master local[2]] [--doc-bytes 3000]
 
@@ -123,12 +126,14 @@ def write_input(rows: dict[str, list[dict]], folder: Path, copies: int) -> int:
     return n
 
 
-def run_curate(inp: Path, out: Path, master: str) -> tuple[float, dict, dict]:
+def run_curate(inp: Path, out: Path, master: str) -> tuple[float, dict, dict, float]:
+    """(wall, manifests by stage, peak RSS by kind, CPU seconds of the whole run); each manifest gains `cpu_s`,
+    the CPU time the process tree used while the stage ran (it ends when its manifest is written)."""
     cmd = [str(REPO / ".venv" / "bin" / "trivium"), "curate", "-i", str(inp), "-o", str(out), "--master", master,
            "--set", "spark.driver_memory=3g", "--json"]
     start = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with PeakMemory(proc.pid) as memory:
+    with PeakMemory(proc.pid, every=0.25) as memory:
         _, stderr = proc.communicate()
     wall = time.time() - start
     if proc.returncode != 0:
@@ -136,8 +141,10 @@ def run_curate(inp: Path, out: Path, master: str) -> tuple[float, dict, dict]:
     stages = {}
     for m in sorted(out.glob("*/_manifest.json")):
         d = json.loads(m.read_text())
+        end = m.stat().st_mtime
+        d["cpu_s"] = memory.cpu_between(end - d["wall_s"], end)
         stages[d["stage"]] = d
-    return wall, stages, memory.by_kind()
+    return wall, stages, memory.by_kind(), memory.cpu_between(start, time.time())
 
 
 def datatrove_rate(mb: float = 0.5) -> float:
@@ -168,6 +175,19 @@ def core_hours_per_tb(mb_per_s_core: float) -> float:
     return 1e6 / mb_per_s_core / 3600
 
 
+def seconds_per_mb(results: dict, name: str, seconds: str) -> float:
+    """The per-byte part of a stage's time: the least-squares slope of `seconds` (a manifest field) against MB in
+    over every run so far (nan with fewer than two). Fitting all runs, not the last two, damps one noisy run."""
+    points = [(m["text_bytes_in"] / 1e6, m[seconds]) for _, stages, *_ in results.values()
+              if (m := stages.get(name)) and m["text_bytes_in"]]
+    if len(points) < 2:
+        return float("nan")
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx > 0 else float("nan")
+
+
 def report(results: dict, cores: int, master: str, dt: float) -> None:
     """Scaling against the smallest run and the projection from the largest one (printed after every run)."""
     base = min(results)
@@ -175,8 +195,8 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
     for k in sorted(results):
         if k == base:
             continue
-        w0, s0, r0, t0 = results[base]
-        w1, s1, r1, t1 = results[k]
+        w0, s0, r0, t0, _ = results[base]
+        w1, s1, r1, t1, _ = results[k]
         print(f"  {k}x: curate wall {w1 / w0:.2f}x for {t1 / t0:.1f}x text")
         for name in s1:
             if name in s0 and s0[name]["wall_s"] and s0[name]["text_bytes_in"]:
@@ -186,17 +206,17 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
         print("    peak RSS " + ", ".join(f"{kind}: {r1[kind][1]:.0f} MB (was {r0[kind][1]:.0f})"
                                        for kind in sorted(r1) if kind in r0))
     top = max(results)
-    _, stages, _, _ = results[top]
-    below = max((k for k in results if k < top), default=None)
+    _, stages, _, _, run_cpu = results[top]
     tb_11t = 11e12 * BYTES_PER_TOKEN / 1e12
     print(f"\nprojection from the {top}x run (core-hours per TB = 1e6 MB / (MB/s per core) / 3600):")
     print(f"  assumptions: {BYTES_PER_TOKEN} bytes of text per token, so 11T tokens = {tb_11t:.0f} TB; every stage reads")
     print("  the whole corpus (conservative: filters and dedup shrink what later stages read); rates measured here")
     print(f"  on {master} ({cores} cores) under a 1-min load average of {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;")
     print("  'as run' includes each stage's fixed part (Spark jobs, counts, commit), which a TB-sized run amortises;")
-    if below:
-        print(f"  'marginal' is the per-byte part, (bytes in at {top}x - at {below}x) / (wall at {top}x - at {below}x):")
-        print("  the cost of a TB.", end=" ")
+    if len(results) > 1:
+        runs = ", ".join(f"{k}x" for k in sorted(results))
+        print(f"  'marginal' is the per-byte part, the slope of wall time against bytes in over the {runs} runs")
+        print("  (least squares): the cost of a TB.", end=" ")
     print("Spark/Prefect start-up is per run, not per TB, and is not included.")
     print(f"  {'stage':18} {'as run':>9} {'marginal':>9}   {'core-h/TB':>9} {'marginal':>9}   "
           f"{'core-h, 11T tokens':>18} {'marginal':>9}")
@@ -205,10 +225,8 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
         if not m["wall_s"] or not m["text_bytes_in"]:
             continue
         rate = per_core(m["text_bytes_in"] / 1e6, m["wall_s"], cores)
-        marginal = float("nan")
-        prev = results[below][1].get(name) if below else None
-        if prev and m["text_bytes_in"] > prev["text_bytes_in"]:
-            marginal = per_core((m["text_bytes_in"] - prev["text_bytes_in"]) / 1e6, m["wall_s"] - prev["wall_s"], cores)
+        slope = seconds_per_mb(results, name, "wall_s")
+        marginal = 1 / slope / cores if slope > 0 else float("nan")
         ch, mch = core_hours_per_tb(rate), core_hours_per_tb(marginal)
         totals[0] += ch
         totals[1] += mch
@@ -222,6 +240,34 @@ def report(results: dict, cores: int, master: str, dt: float) -> None:
           f"{dt_ch * tb_11t:,.0f} core-h for 11T tokens (measured now, one process, enwiki)")
     print(f"  curate / Dolma: {totals[0] / DOLMA_CPU_H_PER_TB:.2f} as run, {totals[1] / DOLMA_CPU_H_PER_TB:.2f} marginal"
           "  (goal <= 1)")
+    cpu_projection(results, top, tb_11t, run_cpu)
+
+
+def cpu_projection(results: dict, top: int, tb_11t: float, run_cpu: float) -> None:
+    """The same projection from CPU time used (Dolma's unit): a core that waits (the last tasks of a stage, a
+    step on the driver alone, another tenant of the machine) costs wall time but no CPU time."""
+    stages = results[top][1]
+    print(f"\nprojection from the CPU time used in the {top}x run (CPU-hours per TB = CPU s / MB in x 1e6 / 3600;")
+    print("  user + system time of every process of the run: Spark JVM, Python workers, the CLI, the Prefect server):")
+    print(f"  {'stage':18} {'CPU s':>7} {'CPU-us/doc':>10}   {'CPU-h/TB':>9} {'marginal':>9}   "
+          f"{'CPU-h, 11T tokens':>18} {'marginal':>9}")
+    totals = [0.0, 0.0]
+    for name, m in stages.items():
+        if not m["text_bytes_in"]:
+            continue
+        ch = m["cpu_s"] / (m["text_bytes_in"] / 1e6) * 1e6 / 3600
+        mch = seconds_per_mb(results, name, "cpu_s") * 1e6 / 3600
+        totals[0] += ch
+        totals[1] += mch
+        print(f"  {name:18} {m['cpu_s']:7.1f} {m['cpu_s'] / max(m['docs_in'], 1) * 1e6:10.0f}   {ch:9.1f} {mch:9.1f}   "
+              f"{ch * tb_11t:18,.0f} {mch * tb_11t:9,.0f}")
+    print(f"  {'curate, all stages':18} {'':7} {'':10}   {totals[0]:9.1f} {totals[1]:9.1f}   "
+          f"{totals[0] * tb_11t:18,.0f} {totals[1] * tb_11t:9,.0f}")
+    staged = sum(m["cpu_s"] for m in stages.values())
+    print(f"  the whole run used {run_cpu:.0f} CPU s, {staged:.0f} of them inside stages (the rest: Spark and Prefect")
+    print("  start-up, Prefect's task bookkeeping between stages: per run, not per TB)")
+    print(f"  curate / Dolma, CPU time: {totals[0] / DOLMA_CPU_H_PER_TB:.2f} as run, "
+          f"{totals[1] / DOLMA_CPU_H_PER_TB:.2f} marginal  (goal <= 1)")
 
 
 def main() -> None:
@@ -250,18 +296,18 @@ def main() -> None:
     try:
         for k in factors:
             text = write_input(rows, tmp / f"in{k}", k)
-            wall, stages, rss = run_curate(tmp / f"in{k}", tmp / f"run{k}", args.master)
-            results[k] = (wall, stages, rss, text)
-            print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}")
+            wall, stages, rss, cpu = run_curate(tmp / f"in{k}", tmp / f"run{k}", args.master)
+            results[k] = (wall, stages, rss, text, cpu)
+            print(f"\n{k}x: {text / 1e6:.1f} MB of text, curate wall {wall:.1f} s on {args.master}, {cpu:.0f} CPU s")
             # per-document costs (a fastText call, LSH band rows) weigh by document count, not bytes:
             # the mean document size says how far this slice is from the reader's own data
             print(f"  {'stage':18} {'docs in':>9} {'MB in':>8} {'bytes/doc':>9} {'wall s':>8} {'MB/s/core':>10} "
-                  f"{'core-us/doc':>11}")
+                  f"{'core-us/doc':>11} {'CPU s':>7}")
             for name, m in stages.items():
                 rate = per_core(m["text_bytes_in"] / 1e6, m["wall_s"], cores)
                 docs = max(m["docs_in"], 1)
                 print(f"  {name:18} {m['docs_in']:9d} {m['text_bytes_in'] / 1e6:8.1f} {m['text_bytes_in'] / docs:9.0f} "
-                      f"{m['wall_s']:8.1f} {rate:10.2f} {m['wall_s'] * cores / docs * 1e6:11.0f}")
+                      f"{m['wall_s']:8.1f} {rate:10.2f} {m['wall_s'] * cores / docs * 1e6:11.0f} {m['cpu_s']:7.1f}")
             print("  peak RSS: " + ", ".join(f"{kind} x{n}: {mb:.0f} MB" for kind, (n, mb) in sorted(rss.items())))
             report(results, cores, args.master, dt)
     finally:

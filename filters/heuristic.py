@@ -201,34 +201,43 @@ class Router:
     def __init__(self, config: HeuristicFilterConfig):
         self.config = config
 
-    def code(self, signals: np.ndarray, meta: str | None) -> bool:
-        symbols, code_lines, keyword_lines, latex = signals[:4]
-        return bool(
-            latex >= 0.03  # LaTeX: commands are a visible share of the words
-            or (symbols >= self.config.code_symbol_ratio and code_lines >= 0.4)
+    def code(self, signals: np.ndarray, metas: list[str | None]) -> np.ndarray:
+        symbols, code_lines, keyword_lines, latex = signals[:, :4].T
+        code = (
+            (latex >= 0.03)  # LaTeX: commands are a visible share of the words
+            | ((symbols >= self.config.code_symbol_ratio) & (code_lines >= 0.4))
             # source files whose docstrings and comments dilute the symbols: structure still shows
-            or (keyword_lines >= 2 and code_lines >= 0.4)
-            or code_file_in_meta(meta)
+            | ((keyword_lines >= 2) & (code_lines >= 0.4))
         )
+        for i in np.flatnonzero(~code).tolist():
+            code[i] = code_file_in_meta(metas[i])
+        return code
 
-    def math(self, signals: np.ndarray, latin: bool) -> bool:
+    def math(self, signals: np.ndarray, latin: np.ndarray) -> np.ndarray:
         """Inline formulas ($...$ with LaTeX commands) or an exam layout (three option lines, or numbered parts
         "(1)" "(2)"); for Latin-script text also a visible share of digits and operators (in Chinese, where a
         character carries a word, dates and figures alone reach that share)."""
-        math_chars, latex, dollars, options, parts = signals[4:9]
-        return bool((latin and math_chars >= self.config.math_char_ratio) or (dollars >= 2 and latex >= 1)
-                    or options >= 3 or parts >= 2)
+        math_chars, latex, dollars, options, parts = signals[:, 4:9].T
+        return (latin & (math_chars >= self.config.math_char_ratio)) | ((dollars >= 2) & (latex >= 1)) \
+            | (options >= 3) | (parts >= 2)
 
-    def profile(self, lang: str, signals: np.ndarray, meta: str | None = None) -> str:
+    def profiles(self, langs: list[str], signals: np.ndarray, metas: list[str | None]) -> list[str]:
+        """Each document's profile (`signals`: one row of `route_stats` per document)."""
         c = self.config
-        if c.detect_code and "code" in c.profiles and self.code(signals, meta):
-            return "code"
-        if c.detect_math and self.math(signals, lang == c.latin_language):
+        code = self.code(signals, metas) if c.detect_code and "code" in c.profiles else np.zeros(len(langs), bool)
+        latin = np.array([lang == c.latin_language for lang in langs], dtype=bool)
+        math = self.math(signals, latin) if c.detect_math else np.zeros(len(langs), bool)
+        out = []
+        for lang, is_code, is_math, is_latin in zip(langs, code.tolist(), math.tolist(), latin.tolist()):
             # `math` is for the Latin-script language; others have `math_<lang>` where configured
-            math = "math" if lang == c.latin_language else f"math_{lang}"
-            if math in c.profiles:
-                return math
-        return lang if lang in c.profiles else "default"
+            math_profile = "math" if is_latin else f"math_{lang}"
+            if is_code:
+                out.append("code")
+            elif is_math and math_profile in c.profiles:
+                out.append(math_profile)
+            else:
+                out.append(lang if lang in c.profiles else "default")
+        return out
 
 
 # ---- rules as comparisons on the kernel's statistics ------------------------------------------
@@ -420,7 +429,7 @@ class HeuristicFilters:
         return {"config": self.config}
 
     def profile_of(self, text: str, lang: str, meta: str | None = None) -> str:
-        return Router(self.config).profile(lang, route_stats([text])[0], meta)
+        return Router(self.config).profiles([lang], route_stats([text]), [meta])[0]
 
     def _datatrove_failures(self, text: str, lang: str, profile: str) -> list[str]:
         """datatrove's verdict: the first failing filter's reason (datatrove stops there)."""
@@ -452,11 +461,12 @@ class HeuristicFilters:
         failed: list[list[str] | None] = [None] * n
         stats = np.full((n, len(STAT_COLUMNS)), np.nan)
         groups: dict[str, list[int]] = {}
-        for i, (text, lang) in enumerate(zip(texts, langs)):
-            if text is None:  # a conversation: agentic rules come later
-                continue
-            out_lang[i] = lang
-            out_profile[i] = router.profile(lang, signals[i], metas[i])
+        texts_at = [i for i, text in enumerate(texts) if text is not None]  # None: a conversation, for agentic rules
+        routed = router.profiles([langs[i] for i in texts_at], signals[texts_at], [metas[i] for i in texts_at])
+        for i, profile in zip(texts_at, routed):
+            text = texts[i]
+            out_lang[i] = langs[i]
+            out_profile[i] = profile
             if not text.strip():
                 failed[i] = ["empty_text"]
             else:
@@ -469,8 +479,8 @@ class HeuristicFilters:
                 fails = np.stack([np.asarray(fn(st), dtype=bool) for _, fn in plan.rules], axis=1) \
                     if plan.rules else np.zeros((len(idx), 0), dtype=bool)
                 names = [name for name, _ in plan.rules]
-                for row, i in enumerate(idx):
-                    failed[i] = [names[k] for k in np.flatnonzero(fails[row])]
+                for i, row, any_fail in zip(idx, fails.tolist(), fails.any(axis=1).tolist()):
+                    failed[i] = [name for name, f in zip(names, row) if f] if any_fail else []
             else:
                 for i in idx:
                     failed[i] = self._datatrove_failures(texts[i], out_lang[i], profile)

@@ -44,6 +44,7 @@ from trivium.flows.manifest import (
 STAGE_CODE_VERSION = "1"
 REASON, DISPOSITION, COUNTERS = "_reason", "_disposition", "_counters"
 DROPPED, QUARANTINED = "dropped", "quarantined"
+PER_DOCUMENT = {"id", "text", "meta", "messages", "tools"}  # columns whose values are (nearly) all distinct
 
 _STATS_DDL = (
     "kind string, path string, rows long, bytes long, sha256 string, reasons string, text_bytes long, counters string"
@@ -132,7 +133,11 @@ class _LazyParquet:
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self._raw = fs.open(path, "wb")
             self._hashing = io.HashingWriter(self._raw)
-            self._writer = pq.ParquetWriter(self._hashing, table.schema, compression=self.compression)
+            # no dictionary for per-document values: Arrow would build one per page only to abandon it
+            dictionary = [f.name for f in table.schema if f.name not in PER_DOCUMENT]
+            self._writer = pq.ParquetWriter(
+                self._hashing, table.schema, compression=self.compression, use_dictionary=dictionary
+            )
         self._writer.write_table(table.cast(self._writer.schema))
         self.rows += table.num_rows
 

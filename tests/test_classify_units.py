@@ -175,6 +175,28 @@ def test_quality_threshold_per_bucket():
     assert structural_bucket("def f(x):\n    return x\n\ndef g(y):\n    return {y: [1, 2]}\n") == "code"
 
 
+def test_quality_stage_asks_for_a_bucket_only_where_it_decides_the_verdict():
+    """A score at or above every threshold keeps its document whatever its bucket: the domain model is not run."""
+    from trivium.flows.stages.quality import QualityBatches, QualityStageConfig
+
+    fn = QualityBatches(QualityStageConfig(thresholds={"stem": 0.3, "code": 0.0}, default_threshold=0.4))
+    asked = []
+
+    class Domain:
+        def predict(self, texts, messages, tools):
+            asked.extend(texts)
+            return [("stem", {}, "stem") for _ in texts]
+
+    fn.domain = Domain()
+    none = [None] * 4
+    assert fn.buckets(["a", "b", "c", "d"], none, none, [0.9, 0.4, 0.39, 0.1]) == [None, None, "stem", "stem"]
+    assert asked == ["c", "d"]
+    assert fn.buckets(["a", "b"], none, none, [0.5, 0.6]) == [None, None] and asked == ["c", "d"]
+    fn.domain = None  # no domain model: the structural bucket, for the same rows
+    code = "def f(x):\n    return x\n\ndef g(y):\n    return {y: [1, 2]}\n"
+    assert fn.buckets([code, code], [None, None], [None, None], [0.2, 0.45]) == ["code", None]
+
+
 # ---- decontamination -----------------------------------------------------------------------
 
 ITEM = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May."
@@ -242,6 +264,32 @@ def test_pii_masks_public_addresses_and_formatted_phones_only():
     assert c == {"email": 1} and "<EMAIL>" in json.loads(new)[0]["content"]
     same = json.dumps([{"role": "user", "content": "nothing here"}])
     assert m.mask_json(same) == (same, {})
+
+
+def test_pii_column_screen_is_a_superset_and_mask_array_equals_mask():
+    """The RE2 screen skips a string only when Python's patterns cannot match it: Unicode digits (Python's
+    `\\d`), look-around edge cases, escaped JSON and every config switch give the row-by-row result."""
+    import pyarrow as pa
+    from trivium.filters.pii import PIIConfig
+
+    texts = [
+        "Write to jane.doe@example.com today", "call +44 20 7946 0958 now", "(415) 555-0132", "415.555.0132",
+        "server 8.8.8.8:80", "v6 2001:4860:4860::8888 here", "\uff11\uff12\uff13-\uff14\uff15\uff16-\uff17\uff18\uff19\uff10",
+        "\u0663\u0661\u0662.\u0665\u0665\u0665.\u0661\u0662\u0663\u0664", "@property on a line", "x+1 = 3.14159",
+        "1.2.3.4.5", "a::b in C++", "", None, "nothing at all", "mail@example.org" * 3, "+1 415 555 0132",
+    ]
+    convs = [json.dumps([{"role": "user", "content": t}], ensure_ascii=a) for t in texts if t for a in (True, False)]
+    for config in (PIIConfig(), PIIConfig(public_ips_only=False), PIIConfig(email=False),
+                   PIIConfig(ip=False, phone=False), PIIConfig(email=False, ip=False, phone=False)):
+        m = PIIMasker(config)
+        for values, conversations in ((texts, False), (convs, True)):
+            one = m.mask_json if conversations else m.mask
+            expected = [one(v) if v else (v, {}) for v in values]
+            masked, counts = m.mask_array(pa.array(values, pa.string()), conversations)
+            assert masked.to_pylist() == [e[0] for e in expected]
+            assert {i: dict(c) for i, c in counts.items()} == {i: dict(e[1]) for i, e in enumerate(expected) if e[1]}
+    screened = PIIMasker().candidates(pa.array(["nothing at all", "x+1 = 3.14159", None, "@property", "a@b.cc"]))
+    assert screened.tolist() == [False, False, False, False, True]
 
 
 # ---- heuristic filters follow language ID --------------------------------------------------

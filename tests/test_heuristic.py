@@ -96,6 +96,29 @@ def test_exact_dedup_key_ignores_layout_not_content():
     assert dedup_key(None, '[{"role":"user"}]') != dedup_key('[{"role":"user"}]')
 
 
+
+def test_exact_dedup_keys_of_a_column_equal_the_reference_row_by_row():
+    """The column path (utf8proc NFKC, the Numba fold) gives `dedup_key` for every whitespace character
+    str.split() knows, full-width forms, conversations and a sliced Arrow array."""
+    import random
+
+    import pyarrow as pa
+    from trivium.filters.exact_dedup import dedup_keys
+    from trivium.kernels.whitespace import SPACES, fold_whitespace
+
+    rng = random.Random(7)
+    pieces = ["a", "Zürich", "数学", "ﬁ", "（１）", "x²", "é", "\u1680y", *map(chr, SPACES)]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(400)]
+    texts += ["", "   ", "\u3000\u2028", "one", None, None]
+    messages = [None] * (len(texts) - 2) + ['[{"role":"user","content":"hi"}]', None]
+    tools = [None] * (len(texts) - 2) + ['[{"name":"f"}]', None]
+    t, m, tl = (pa.array(v, pa.string()) for v in (texts, messages, tools))
+    expected = [dedup_key(*row) for row in zip(texts, messages, tools)]
+    assert dedup_keys(t, m, tl) == expected
+    assert dedup_keys(t.slice(3, 50), m.slice(3, 50), tl.slice(3, 50)) == expected[3:53]
+    assert fold_whitespace(t).to_pylist()[:400] == [" ".join(x.split()).encode() for x in texts[:400]]
+    assert len(SPACES) == 29 and " " in map(chr, SPACES) and "\u3000" in map(chr, SPACES)
+
 # ---- the fast engine decides as datatrove does ---------------------------------------------------
 
 SLICE = {"enwiki": 150, "zhwiki": 120, "code_python": 40, "math_eval_en": 100, "gaokao_stem": 60, "web_boilerplate": 60}

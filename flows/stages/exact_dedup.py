@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from pydantic import BaseModel
-from trivium.filters.exact_dedup import dedup_key
+from trivium.filters.exact_dedup import dedup_keys
 from trivium.flows.stage import StageDef, mark_rows
 
 EXACT_DUPLICATE = "exact_duplicate"
@@ -22,11 +22,9 @@ class ExactDedupConfig(BaseModel):
 
 def _dedup_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        cols = {
-            c: batch.column(c).to_pylist() if c in batch.schema.names else [None] * batch.num_rows
-            for c in ("text", "messages", "tools")
-        }
-        keys = [dedup_key(t, m, tl) for t, m, tl in zip(cols["text"], cols["messages"], cols["tools"])]
+        column = lambda name: batch.column(name) if name in batch.schema.names else None  # noqa: E731
+        text = column("text") if "text" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+        keys = dedup_keys(text, column("messages"), column("tools"))
         yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(keys, pa.string())], ["id", "_key"])
 
 

@@ -31,22 +31,16 @@ class PIIBatches:
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            texts = batch.column("text").to_pylist()
-            has_msgs = "messages" in batch.schema.names
-            messages = batch.column("messages").to_pylist() if has_msgs else [None] * batch.num_rows
-            new_texts, new_msgs, counters = [], [], []
-            for t, m in zip(texts, messages):
-                t2, c = self.masker.mask(t) if t else (t, {})
-                m2, c2 = self.masker.mask_json(m) if m else (m, {})
-                total = {f"pii_{k}": v for k, v in (Counter(c) + Counter(c2)).items()}
-                if total:
-                    total["pii_docs"] = 1
-                new_texts.append(t2)
-                new_msgs.append(m2)
-                counters.append(json.dumps(total, sort_keys=True) if total else None)
-            batch = set_column(batch, "text", pa.array(new_texts, pa.string()))
-            if has_msgs:
-                batch = set_column(batch, "messages", pa.array(new_msgs, pa.string()))
+            text, counts = self.masker.mask_array(batch.column("text"))
+            batch = set_column(batch, "text", text)
+            if "messages" in batch.schema.names:
+                messages, in_messages = self.masker.mask_array(batch.column("messages"), conversations=True)
+                batch = set_column(batch, "messages", messages)
+                for i, n in in_messages.items():
+                    counts[i] = counts.get(i, Counter()) + n
+            counters = [None] * batch.num_rows
+            for i, n in counts.items():
+                counters[i] = json.dumps({**{f"pii_{k}": v for k, v in n.items()}, "pii_docs": 1}, sort_keys=True)
             batch = set_column(batch, COUNTERS, pa.array(counters, pa.string()))
             yield outcome_columns(batch, [None] * batch.num_rows)
 

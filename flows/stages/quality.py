@@ -62,16 +62,28 @@ class QualityBatches:
         self.config = config
         self.model = QualityModel(config.model_file)
         self.domain = DomainModel(config.domain_model_file) if config.domain_model_file else None
+        # a score at or above every threshold keeps its document whatever the bucket (which only rejects record)
+        self.bucket_below = max([*config.thresholds.values(), config.default_threshold])
+
+    def buckets(self, texts: list, msgs: list, tools: list, scores: list[float]) -> list[str | None]:
+        """The bucket of each document whose verdict depends on it; None for the rest."""
+        rows = [i for i, s in enumerate(scores) if s < self.bucket_below]
+        out: list[str | None] = [None] * len(scores)
+        if self.domain is None:
+            for i in rows:
+                out[i] = structural_bucket(texts[i], msgs[i], self.config.code_symbol_ratio)
+        elif rows:
+            pick = lambda col: [col[i] for i in rows]  # noqa: E731
+            for i, p in zip(rows, self.domain.predict(pick(texts), pick(msgs), pick(tools))):
+                out[i] = p[0]
+        return out
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         c = self.config
         for batch in batches:
             texts, msgs, tools = _column(batch, "text"), _column(batch, "messages"), _column(batch, "tools")
             scores = self.model.score(texts, msgs, tools)
-            if self.domain is not None:
-                buckets = [p[0] for p in self.domain.predict(texts, msgs, tools)]
-            else:
-                buckets = [structural_bucket(t, m, c.code_symbol_ratio) for t, m in zip(texts, msgs)]
+            buckets = self.buckets(texts, msgs, tools, scores)
             batch = set_column(batch, "quality_score", pa.array(scores, pa.float64()))
             batch = set_column(batch, "_quality_bucket", pa.array(buckets, pa.string()))
             yield outcome_columns(batch, [quality_verdict(s, b, c) for s, b in zip(scores, buckets)])
