@@ -19,6 +19,8 @@ _ASCII = np.zeros(128, dtype=np.bool_)
 _ASCII[[c for c in SPACES if c < 128]] = True
 # the others as (lead, second, third) bytes: U+0085 and U+00A0 take two bytes (third 0), the rest three
 _WIDE = np.array([tuple(chr(c).encode()) + (0,) * (3 - len(chr(c).encode())) for c in SPACES if c >= 128], np.uint8)
+_LEAD = np.zeros(256, dtype=np.bool_)
+_LEAD[_WIDE[:, 0]] = True
 
 
 @nb.njit(cache=True)
@@ -35,7 +37,7 @@ def _wide_space_len(data, i, end, wide):
 
 
 @nb.njit(cache=True)
-def _fold(data, offsets, ascii_space, wide, out, out_offsets):
+def _fold(data, offsets, ascii_space, lead, wide, out, out_offsets):
     pos = 0
     for d in range(offsets.shape[0] - 1):
         i, end = offsets[d], offsets[d + 1]
@@ -46,7 +48,7 @@ def _fold(data, offsets, ascii_space, wide, out, out_offsets):
             n = 0
             if b < 128:
                 n = 1 if ascii_space[b] else 0
-            elif b == 0xC2 or b == 0xE1 or b == 0xE2 or b == 0xE3:  # the lead bytes of the wide ones
+            elif lead[b]:  # a byte that starts one of the wide ones
                 n = _wide_space_len(data, i, end, wide)
             if n > 0:
                 pending = pos > start
@@ -69,7 +71,7 @@ def fold_whitespace(texts: pa.Array) -> pa.Array:
     data, offsets = _arrow_buffers(texts)
     out = np.empty(max(len(data), 1), dtype=np.uint8)
     out_offsets = np.zeros(len(offsets), dtype=np.int64)
-    size = _fold(data, offsets, _ASCII, _WIDE, out, out_offsets)
+    size = _fold(data, offsets, _ASCII, _LEAD, _WIDE, out, out_offsets)
     return pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(out_offsets), pa.py_buffer(out[:size])]
     )
