@@ -105,6 +105,15 @@ class DomainModel:
         return buckets, np.clip(agg, 0.0, 1.0)
 
     def predict(self, texts, messages=None, tools=None) -> list[tuple[str, dict[str, float], str]]:
+        """(bucket, {bucket: score}, sub-domain) per document."""
+        buckets, scores, winners, subs = self.predict_columns(texts, messages, tools)
+        width = len(buckets)
+        return [(w, dict(zip(buckets, scores[i * width : (i + 1) * width])), sub)
+                for i, (w, sub) in enumerate(zip(winners, subs))]
+
+    def predict_columns(self, texts, messages=None, tools=None) -> tuple[list[str], list[float], list[str], list[str]]:
+        """`predict` as columns: the (sorted) buckets; every document's scores in that order, 4 decimals, one
+        document after another (row-major); each document's bucket and its sub-domain."""
         n = len(texts)
         messages = messages or [None] * n
         tools = tools or [None] * n
@@ -126,11 +135,9 @@ class DomainModel:
         winner = np.argmax(agg, axis=1)
         inside = np.where(label_bucket[None, :] == winner[:, None], probs[:, order], -np.inf)
         best = [labels[order[j]] for j in np.argmax(inside, axis=1).tolist()] if len(probs) else []
-        out = []
-        for b, lab, brow in zip(winner.tolist(), best, agg.tolist()):
-            sub = lab.split("/", 1)[1] if "/" in lab else buckets[b]
-            out.append((buckets[b], {k: round(v, 4) for k, v in zip(buckets, brow)}, sub))
-        return out
+        winners = [buckets[b] for b in winner.tolist()]
+        subs = [lab.split("/", 1)[1] if "/" in lab else w for lab, w in zip(best, winners)]
+        return buckets, [round(v, 4) for v in agg.ravel().tolist()], winners, subs
 
 
 def train_domain(

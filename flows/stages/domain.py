@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field, computed_field
 from trivium.flows.stage import (
@@ -64,14 +65,20 @@ class DomainBatches:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         drop = set(self.config.drop_buckets)
         for batch in batches:
-            preds = self.model.predict(_column(batch, "text"), _column(batch, "messages"), _column(batch, "tools"))
-            batch = set_column(batch, "domain", pa.array([p[0] for p in preds], pa.string()))
-            scores = [sorted(p[1].items()) for p in preds]
-            batch = set_column(batch, "domain_scores", pa.array(scores, SCORES_TYPE))
-            batch = set_column(batch, "subdomain", pa.array([p[2] for p in preds], pa.string()))
-            counters = [f'{{"domain_{p[0]}": 1}}' for p in preds]
+            buckets, scores, winners, subs = self.model.predict_columns(
+                _column(batch, "text"), _column(batch, "messages"), _column(batch, "tools")
+            )
+            n, width = batch.num_rows, len(buckets)
+            batch = set_column(batch, "domain", pa.array(winners, pa.string()))
+            scores = pa.MapArray.from_arrays(  # keys in sorted order, as a sorted dict would give them
+                pa.array(np.arange(0, n * width + 1, width, dtype=np.int32)), pa.array(buckets * n, pa.string()),
+                pa.array(scores, pa.float64()),
+            )
+            batch = set_column(batch, "domain_scores", scores.cast(SCORES_TYPE))
+            batch = set_column(batch, "subdomain", pa.array(subs, pa.string()))
+            counters = [f'{{"domain_{w}": 1}}' for w in winners]
             batch = set_column(batch, COUNTERS, pa.array(counters, pa.string()))
-            yield outcome_columns(batch, [f"domain_dropped:{p[0]}" if p[0] in drop else None for p in preds])
+            yield outcome_columns(batch, [f"domain_dropped:{w}" if w in drop else None for w in winners])
 
 
 def build_domain(spark, df, config: DomainStageConfig):
