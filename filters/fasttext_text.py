@@ -137,7 +137,10 @@ def agent_structure(text: str | None, messages: str | None = None, tools: str | 
             if isinstance(m, dict) and (m.get("tool_calls") or m.get("function_call") or m.get("role") in ("tool", "function")):
                 return True
         return False
-    kinds = {_MARKER_TOKEN[k.lower()] for k in _MARKERS.findall((text or "")[:20000])}
+    head = (text or "")[:20000]
+    if head.count(":") < 2:  # every marker ends in its own ":", and two kinds are needed: most texts stop here
+        return False
+    kinds = {_MARKER_TOKEN[k.lower()] for k in _MARKERS.findall(head)}
     return len(kinds & {"__thought__", "__action__", "__observation__"}) >= 2
 
 

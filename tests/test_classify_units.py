@@ -112,6 +112,7 @@ def test_text_traces_get_the_same_markers_and_cjk_is_split():
     line = render(trace).split()
     assert {"__thought__", "__action__", "__observation__"} <= set(line)
     assert agent_structure(trace) and not agent_structure("Thought: one line of musing only.")
+    assert agent_structure("thought 1: x\nACTION: y") and not agent_structure("Thought: x\nAction y")  # two colons, one
     assert render("中文 abc 123").split() == ["__nl__", "中", "文", "abc", "__num__"]
 
 
