@@ -249,12 +249,11 @@ def dedup_texts(texts: pa.Array, messages: pa.Array | None, params: NearDedupPar
     need = pc.fill_null(need, True)
     if not pc.any(need).as_py():
         return texts
-    rows = pc.indices_nonzero(need).to_numpy()
-    values = texts.to_pylist()
-    msgs = messages.to_pylist() if messages is not None else [None] * len(values)
-    for i in rows.tolist():
-        values[i] = dedup_text(values[i], msgs[i], params.conversations, params.markup)
-    return pa.array(values, pa.string())
+    rows = pc.indices_nonzero(need)
+    values = texts.take(rows).to_pylist()
+    msgs = messages.take(rows).to_pylist() if messages is not None else [None] * len(values)
+    done = [dedup_text(v, m, params.conversations, params.markup) for v, m in zip(values, msgs)]
+    return pc.replace_with_mask(texts, need, pa.array(done, texts.type))
 
 
 # ---- representatives ---------------------------------------------------------------------------
