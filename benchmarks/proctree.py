@@ -126,11 +126,10 @@ class PeakMemory:
         return self._cpu_at(end) - self._cpu_at(start)
 
     def _cpu_at(self, t: float) -> float:
-        times = [x for x, _ in self.cpu_samples]
-        i = bisect.bisect_left(times, t)
+        i = bisect.bisect_left(self.cpu_samples, t, key=lambda sample: sample[0])
         if i == 0:
             return self.cpu_samples[0][1] if self.cpu_samples else 0.0
-        if i == len(times):
+        if i == len(self.cpu_samples):
             return self.cpu_samples[-1][1]
         (t0, c0), (t1, c1) = self.cpu_samples[i - 1], self.cpu_samples[i]
         return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1

@@ -46,7 +46,7 @@ SCREEN = {
         rf"|{_D}{{3}}[-.]{_D}{{3}}[-.]{_D}{{4}}"
     ),
 }
-JSON_ESCAPE = r"\\u"  # a conversation's JSON may spell a character as \uXXXX: screened in, decoded by mask_json
+JSON_ESCAPE = r"\\u"  # a conversation's JSON may escape a character (\u0040 is "@"): screened in, mask_json decodes it
 
 
 class PIIConfig(BaseModel):

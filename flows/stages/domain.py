@@ -70,11 +70,11 @@ class DomainBatches:
             )
             n, width = batch.num_rows, len(buckets)
             batch = set_column(batch, "domain", pa.array(winners, pa.string()))
-            scores = pa.MapArray.from_arrays(  # keys in sorted order, as a sorted dict would give them
+            score_map = pa.MapArray.from_arrays(  # keys in sorted order, as a sorted dict would give them
                 pa.array(np.arange(0, n * width + 1, width, dtype=np.int32)), pa.array(buckets * n, pa.string()),
                 pa.array(scores, pa.float64()),
             )
-            batch = set_column(batch, "domain_scores", scores.cast(SCORES_TYPE))
+            batch = set_column(batch, "domain_scores", score_map.cast(SCORES_TYPE))
             batch = set_column(batch, "subdomain", pa.array(subs, pa.string()))
             counters = [f'{{"domain_{w}": 1}}' for w in winners]
             batch = set_column(batch, COUNTERS, pa.array(counters, pa.string()))

@@ -23,7 +23,8 @@ class ExactDedupConfig(BaseModel):
 def _dedup_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         column = lambda name: batch.column(name) if name in batch.schema.names else None  # noqa: E731
-        text = column("text") if "text" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+        text = column("text")
+        text = pa.nulls(batch.num_rows, pa.string()) if text is None else text
         keys = dedup_keys(text, column("messages"), column("tools"))
         yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(keys, pa.string())], ["id", "_key"])
 
