@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from trivium.flows import io
 from trivium.filters.extract import ExtractConfig
 from trivium.flows.spark import rows_frame
-from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON
+from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON, LaidOut
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
@@ -567,45 +568,133 @@ def read_all(urls: list[str], config: IngestConfig | None = None) -> pa.Table:
     return pa.Table.from_batches(list(reader(iter([_paths_batch(urls)]))), schema=INGEST_ARROW_SCHEMA)
 
 
-def unique_ids(rows, partitions: int):
-    """Ids unique within the run whatever the input ids are. The first (file, line) of each id keeps
-    it; the j-th later copy of `b` becomes `b#c`, c the j-th integer >= 2 for which `b#c` is no input
-    id. A new id is `base#digits`, so copies of different ids never get the same one, and no input
-    id is ever taken: unique by construction, however the inputs spell their ids.
+def new_ids(ids: list[str]) -> list[str]:
+    """Ids unique within the run whatever the input ids are, for ids sorted with the copies of an id
+    together (first by file and line first). The first of each id keeps it; the j-th later copy of
+    `b` becomes `b#c`, c the j-th integer >= 2 for which `b#c` is no input id. A new id is
+    `base#digits`, so copies of different ids never get the same one, and no input id is ever taken:
+    unique by construction, however the inputs spell their ids. Every input id a copy of `b` could
+    meet starts with `b#`, so `ids` need only hold those (`RenameCopies` holds such a region)."""
+    taken = set(ids)
+    out = list(ids)
+    i = 0
+    while i < len(ids):
+        j, c = i + 1, 2
+        while j < len(ids) and ids[j] == ids[i]:
+            while f"{ids[i]}#{c}" in taken:
+                c += 1
+            out[j] = f"{ids[i]}#{c}"
+            j, c = j + 1, c + 1
+        i = j
+    return out
 
-    One shuffle: rows are clustered by id "family" (the id without trailing `#digits`), which holds
-    an id, its copies' new ids and every input id they could meet."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
 
-    suffixed = r"(?s)^(.*)#([2-9]|[1-9][0-9]{1,17})\z"  # b#c as a rename would spell it
-    rows = rows.withColumn("_family", F.regexp_replace("id", r"(?:#[0-9]+)+\z", "")).repartition(
-        partitions, "_family"
-    )
-    rows = rows.withColumn(
-        "_n", F.row_number().over(Window.partitionBy("_family", "id").orderBy("_file", "_line"))
-    )
-    # Events per base b: a copy needs slot j = _n - 1; an input id b#t (the i-th smallest t) takes
-    # a slot, leaving f = t - i - 1 free slots below it. Copy j gets j + 1 + #{taken with f < j}.
-    is_copy = F.col("_n") > 1
-    taken_k = F.when(F.col("_n") == 1, F.regexp_extract("id", suffixed, 2))
-    rows = rows.withColumn("_t", F.when(taken_k != "", taken_k.cast("long")))
-    rows = rows.withColumn(
-        "_grp", F.when(is_copy, F.col("id")).when(F.col("_t").isNotNull(), F.regexp_extract("id", suffixed, 1))
-    )
-    rank = F.row_number().over(Window.partitionBy("_family", "_grp", F.col("_t").isNull()).orderBy("_t"))
-    rows = rows.withColumn("_v", F.when(is_copy, F.col("_n") - 1).when(F.col("_t").isNotNull(), F.col("_t") - rank - 1))
-    below = Window.partitionBy("_family", "_grp").orderBy("_v", F.col("_t").isNotNull()).rowsBetween(
-        Window.unboundedPreceding, Window.currentRow
-    )
-    taken_below = F.sum(F.col("_t").isNotNull().cast("long")).over(below)
-    new_id = F.concat_ws("#", F.col("id"), (F.col("_v") + 1 + taken_below).cast("string"))
-    rows = rows.withColumn("id", F.when(is_copy, new_id).otherwise(F.col("id")))
-    return rows.drop("_family", "_n", "_t", "_grp", "_v")
+def _repeated(ids: pa.Array, before: str | None) -> list[str]:
+    """Ids of a sorted batch equal to the id before them (`before`: the previous batch's last)."""
+    n = len(ids)
+    repeated = []
+    if n and before is not None and ids[0].as_py() == before:
+        repeated.append(before)
+    if n > 1:
+        same = pc.equal(ids.slice(1), ids.slice(0, n - 1))
+        if pc.any(same).as_py():
+            repeated += pc.filter(ids.slice(1), same).to_pylist()
+    return repeated
+
+
+ID_HELPERS = ["_family", "_file", "_line"]
+
+
+class _Held:
+    """Rows `RenameCopies` holds: in memory up to `budget` bytes, beyond that in a memory-mapped Arrow
+    file (all of a huge family, say every record of a source with id 1, may have to be held)."""
+
+    def __init__(self, budget: int):
+        self.budget, self.batches, self.bytes = budget, [], 0
+        self.path = self.writer = None
+
+    def __bool__(self) -> bool:
+        return bool(self.batches) or self.writer is not None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        batch = batch.drop_columns(ID_HELPERS)
+        if self.writer is None:
+            self.batches.append(batch)
+            self.bytes += batch.nbytes
+            if self.bytes <= self.budget:
+                return
+            import tempfile
+
+            fd, self.path = tempfile.mkstemp(prefix="trivium-ingest-held-", suffix=".arrow")
+            os.close(fd)
+            self.writer = pa.ipc.new_file(self.path, batch.schema)
+            batch, self.batches = self.batches, []
+            for b in batch:
+                self.writer.write_batch(b)
+            return
+        self.writer.write_batch(batch)
+
+    def take(self) -> pa.Table:
+        """Every held row (a memory-mapped table once spilled); holds nothing after."""
+        if self.writer is None:
+            table = pa.Table.from_batches(self.batches)
+        else:
+            self.writer.close()
+            table = pa.ipc.open_file(pa.memory_map(self.path)).read_all()
+            os.remove(self.path)  # the mapping stays readable until the table goes
+        self.batches, self.bytes, self.path, self.writer = [], 0, None, None
+        return table
+
+
+class RenameCopies:
+    """mapInArrow step of the task that writes one ingest part: its rows come clustered by id family
+    (the id without trailing `#digits`) and sorted by (id, _file, _line), so the copies of an id are
+    together. Batches without a copy pass through; from a batch with one, rows are held until the
+    stream passes `b$` for every copied `b` (every input id `b#...` sorts before it), then renamed
+    (`new_ids`) and re-sorted. Rows leave sorted by id, without the helper columns."""
+
+    def __init__(self, hold_bytes: int = 256 << 20, batch_rows: int = 2000):
+        self.hold_bytes, self.batch_rows = hold_bytes, batch_rows
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        held = _Held(self.hold_bytes)
+        bound = None  # held rows end before the first id >= bound
+        emitted = last = None  # the last id written; the last id seen
+        for batch in batches:
+            ids = batch.column("id")
+            repeated = _repeated(ids, last)
+            last = ids[-1].as_py() if len(ids) else last
+            if repeated:
+                bound = max([bound or "", *(b + "$" for b in repeated)])
+            if bound is None:
+                if len(ids):
+                    emitted = last
+                yield batch.drop_columns(ID_HELPERS)
+                continue
+            held.add(batch)
+            if last >= bound:
+                yield from self._renamed(held.take(), emitted)
+                bound, emitted = None, last
+        if held:
+            yield from self._renamed(held.take(), emitted)
+
+    def _renamed(self, table: pa.Table, emitted: str | None) -> Iterator[pa.RecordBatch]:
+        ids = table.column("id").to_pylist()
+        # the first copy of the held region's first id may already be written (it kept its id)
+        ahead = [emitted] if ids and ids[0] == emitted else []
+        renamed = pa.array(new_ids(ahead + ids)[len(ahead):], pa.string())
+        order = pc.sort_indices(renamed)
+        at = table.schema.get_field_index("id")
+        for start in range(0, len(order), self.batch_rows):
+            rows = order.slice(start, self.batch_rows)
+            yield from table.take(rows).set_column(at, "id", renamed.take(rows)).to_batches()
 
 
 def build_ingest(spark, files: list[str], config: IngestConfig):
-    """DataFrame of ingested rows with ids made unique."""
+    """Ingested rows, laid out for the writer: clustered by id family (one shuffle), sorted by id, with
+    copies renamed in the writing task (`RenameCopies`), so no window or second shuffle moves the text."""
+    from pyspark.sql import functions as F
+
     urls = [f for f in files if not is_hidden(f)]
     if not urls:
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
@@ -615,4 +704,7 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
     paths = rows_frame(spark, pa.Table.from_batches([_paths_batch(urls)]), tasks)
     rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    return unique_ids(rows, partitions).drop("_file", "_line")
+    # A copy's new id `b#c` keeps the family of `b`, and so the partition: ids stay unique across parts.
+    family = F.regexp_replace("id", r"(?:#[0-9]+)+\z", "")
+    rows = rows.withColumn("_family", family).repartition(partitions, "_family")
+    return LaidOut(rows.sortWithinPartitions("id", "_file", "_line"), RenameCopies(batch_rows=batch_rows))

@@ -12,8 +12,9 @@ own identical file), collects the file stats on the driver and commits by writin
 
 A row-wise stage (language ID, the filters, the classifiers) returns a `BatchMap` instead: the runner
 then maps each upstream part file into one output part in a Python task, with no shuffle and no
-JVM round trip. Upstream parts are already hash-partitioned by id and sorted, and a row-wise map
-keeps both, so the files are still a function of the documents.
+JVM round trip. Upstream parts are already hash-partitioned and sorted by id, and a row-wise map
+keeps both, so the files are still a function of the documents. A stage whose frame is already
+partitioned returns a `LaidOut` (ingest: by id family, so its one shuffle also makes ids unique).
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def run_stage(
     extra: Callable[[object], dict] | None = None,
     upstream_files: list[str] | None = None,
 ) -> Manifest:
-    """Run `build()`'s DataFrame to Parquet under `stage_dir`; skip when the manifest already matches.
+    """Run `build()`'s DataFrame (or `BatchMap`, `LaidOut`) to Parquet under `stage_dir`; skip when the manifest
+    already matches.
 
     `docs_in` is the number of documents the stage was given (the upstream manifest's docs_out);
     the runner checks that every one of them is accounted for. Ingest, which discovers its
@@ -202,6 +204,9 @@ def run_stage(
     if isinstance(df, BatchMap) and upstream_files:
         kept_schema = _kept_schema(df.schema)
         stats = _map_files(spark, upstream_files, df, PartitionWriter(stage_dir, token)).collect()
+    elif isinstance(df, LaidOut):
+        kept_schema = _kept_schema(df.df.schema)
+        stats = df.df.mapInArrow(Chain(df.finish, PartitionWriter(stage_dir, token)), _STATS_DDL).collect()
     else:
         if isinstance(df, BatchMap):
             df = df.to_dataframe()
@@ -369,6 +374,26 @@ class BatchMap:
 
     def to_dataframe(self):
         return self.upstream.mapInArrow(self.fn, self.schema)
+
+
+@dataclass(frozen=True)
+class LaidOut:
+    """A frame already partitioned as the stage's parts are (`spark.sql.shuffle.partitions` of them,
+    each a function of the documents alone) and the step its writing tasks run before writing, which
+    leaves the rows sorted by id (ingest: copies of an id renamed there)."""
+
+    df: object  # DataFrame
+    finish: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+
+
+class Chain:
+    """mapInArrow function: `second` over `first`'s batches."""
+
+    def __init__(self, first: Callable, second: Callable):
+        self.first, self.second = first, second
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from self.second(self.first(batches))
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import collections
+import glob
 import json
+import os
+import tempfile
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from damage import build_damaged_inputs
 
 from trivium.flows import io
 from trivium.flows.config import CurateConfig
 from trivium.flows.curate import run_ingest
-from trivium.flows.ingest import IngestConfig, read_all
+from trivium.flows.ingest import ID_HELPERS, IngestConfig, RenameCopies, new_ids, read_all
 from trivium.flows.stage import REASON
 
 MAX = 20_000
@@ -106,3 +112,61 @@ def test_rows_frame_keeps_order_bytes_and_one_row_per_partition(spark):
     raw = [b"in/\xff.jsonl", b"in/a.jsonl", b"in/b.jsonl"]
     parts = rows_frame(spark, pa.table({"path": pa.array(raw, pa.binary())}), 2).rdd.glom().collect()
     assert [r.path for p in parts for r in p] == raw and all(parts)
+
+
+def _reference_ids(rows: list[tuple[str, str, int]]) -> dict[tuple[str, int], str]:
+    """The rule spelled out: the first (file, line) of each id keeps it; its j-th later copy `b` gets
+    `b#c`, c the j-th integer >= 2 for which `b#c` is no input id."""
+    inputs = {i for i, _, _ in rows}
+    out = {}
+    for b in sorted(inputs):
+        copies = sorted((f, n) for i, f, n in rows if i == b)
+        free = (c for c in range(2, 10 * len(rows) + 3) if f"{b}#{c}" not in inputs)
+        out[copies[0]] = b
+        for key in copies[1:]:
+            out[key] = f"{b}#{next(free)}"
+    return out
+
+
+def test_new_ids_rename_later_copies_around_input_ids():
+    ids = sorted(["x", "x", "x#2", "x#2", "x#3", "x#2#2", "x#02", "x", "y#1", "y", "y", "z#2", "z#3", "z#5", "z",
+                  "z", "z", "z", "a\nb#2", "a\nb", "a\nb"])
+    assert sorted(new_ids(ids)) == sorted(["x", "x#2", "x#3", "x#2#2", "x#02", "x#4", "x#5", "x#2#3", "y#1", "y",
+                                           "y#2", "z#2", "z#3", "z#5", "z", "z#4", "z#6", "z#7", "a\nb#2", "a\nb",
+                                           "a\nb#3"])
+    assert new_ids([]) == [] and new_ids(["a", "b"]) == ["a", "b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["x", "x#2", "x#3", "x#2#2", "x#02", "x!", "x#", "x#a", "x#2!", "y", "y#10", "\u00e9",
+                              "\u00e9#2"]), max_size=40),
+    st.lists(st.integers(1, 7), min_size=1, max_size=10),
+    st.sampled_from([0, 200, 1 << 20]),
+)
+def test_rename_copies_over_any_batch_split_follows_the_rule(ids, sizes, hold_bytes):
+    """One partition's rows, sorted by (id, file, line) and cut into batches anywhere: the ids that
+    leave are the rule's, unique, sorted, and the helper columns are gone; rows held beyond
+    `hold_bytes` go through a memory-mapped file, which is removed."""
+    rows = [(i, f"f{k % 3}", k) for k, i in enumerate(ids)]
+    rows.sort()
+    table = pa.table({"id": [r[0] for r in rows], "text": [f"{r[1]}:{r[2]}" for r in rows],
+                      "_family": [""] * len(rows), "_file": [r[1] for r in rows], "_line": [r[2] for r in rows]})
+    batches = [b for s, n in _cuts(len(rows), sizes) for b in table.slice(s, n).to_batches()]
+    spilled = set(glob.glob(os.path.join(tempfile.gettempdir(), "trivium-ingest-held-*")))
+    step = RenameCopies(hold_bytes=hold_bytes, batch_rows=3)
+    out = pa.Table.from_batches(list(step(iter(batches))), schema=table.drop_columns(ID_HELPERS).schema)
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "trivium-ingest-held-*"))) <= spilled
+    assert out.column_names == ["id", "text"]
+    got = out.column("id").to_pylist()
+    assert got == sorted(got) and len(set(got)) == len(got) == len(rows)
+    expected = _reference_ids(rows)
+    assert {tuple(t.split(":")): i for i, t in zip(got, out.column("text").to_pylist())} == {
+        (f, str(n)): i for (f, n), i in expected.items()}
+
+
+def _cuts(n: int, sizes: list[int]):
+    start, k = 0, 0
+    while start < n:
+        yield start, sizes[k % len(sizes)]
+        start, k = start + sizes[k % len(sizes)], k + 1
