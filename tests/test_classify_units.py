@@ -63,6 +63,10 @@ def test_script_veto_turns_kana_less_han_into_chinese():
     assert not script_possible("ja", POEM)
     assert script_possible("ja", "これは日本語の文章です。東京に行きました。")
     assert not script_possible("ru", "plain english words only")
+    # the share is of letters, not characters: 1 Han letter in 11 passes, in 31 does not, whatever the spaces
+    assert script_possible("zh", "中 " + " . " * 20 + "a" * 10)
+    assert not script_possible("zh", "中 " + "a" * 30)
+    assert clean_for_lid("x=1_2#y\u00e9[z]~w\ud800") == "x y\u00e9 z w\ud800"  # symbols out, the rest kept
     lid = LanguageIdentifier()
     raw = lid.model.predict(clean_for_lid(POEM), k=2)[0][0]
     assert raw == "__label__ja"  # what lid.176 alone says about this Tang poem
