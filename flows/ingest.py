@@ -15,6 +15,7 @@ import math
 import os
 import posixpath
 import stat
+import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
@@ -623,8 +624,6 @@ class _Held:
             self.bytes += batch.nbytes
             if self.bytes <= self.budget:
                 return
-            import tempfile
-
             fd, self.path = tempfile.mkstemp(prefix="trivium-ingest-held-", suffix=".arrow")
             os.close(fd)
             self.writer = pa.ipc.new_file(self.path, batch.schema)
@@ -634,7 +633,7 @@ class _Held:
             return
         self.writer.write_batch(batch)
 
-    def take(self) -> pa.Table:
+    def drain(self) -> pa.Table:
         """Every held row (a memory-mapped table once spilled); holds nothing after."""
         if self.writer is None:
             table = pa.Table.from_batches(self.batches)
@@ -673,10 +672,10 @@ class RenameCopies:
                 continue
             held.add(batch)
             if last >= bound:
-                yield from self._renamed(held.take(), emitted)
+                yield from self._renamed(held.drain(), emitted)
                 bound, emitted = None, last
         if held:
-            yield from self._renamed(held.take(), emitted)
+            yield from self._renamed(held.drain(), emitted)
 
     def _renamed(self, table: pa.Table, emitted: str | None) -> Iterator[pa.RecordBatch]:
         ids = table.column("id").to_pylist()
