@@ -570,8 +570,8 @@ def read_all(urls: list[str], config: IngestConfig | None = None) -> pa.Table:
 
 
 def new_ids(ids: list[str]) -> list[str]:
-    """Ids unique within the run whatever the input ids are, for ids sorted with the copies of an id
-    together (first by file and line first). The first of each id keeps it; the j-th later copy of
+    """Ids unique within the run whatever the input ids are, for ids sorted so that the copies of an id
+    are together, in (file, line) order. The first of each id keeps it; the j-th later copy of
     `b` becomes `b#c`, c the j-th integer >= 2 for which `b#c` is no input id. A new id is
     `base#digits`, so copies of different ids never get the same one, and no input id is ever taken:
     unique by construction, however the inputs spell their ids. Every input id a copy of `b` could
@@ -619,19 +619,18 @@ class _Held:
 
     def add(self, batch: pa.RecordBatch) -> None:
         batch = batch.drop_columns(ID_HELPERS)
-        if self.writer is None:
-            self.batches.append(batch)
-            self.bytes += batch.nbytes
-            if self.bytes <= self.budget:
-                return
+        if self.writer is not None:
+            self.writer.write_batch(batch)
+            return
+        self.batches.append(batch)
+        self.bytes += batch.nbytes
+        if self.bytes > self.budget:
             fd, self.path = tempfile.mkstemp(prefix="trivium-ingest-held-", suffix=".arrow")
             os.close(fd)
             self.writer = pa.ipc.new_file(self.path, batch.schema)
-            batch, self.batches = self.batches, []
-            for b in batch:
+            for b in self.batches:
                 self.writer.write_batch(b)
-            return
-        self.writer.write_batch(batch)
+            self.batches = []
 
     def drain(self) -> pa.Table:
         """Every held row (a memory-mapped table once spilled); holds nothing after."""
@@ -666,8 +665,7 @@ class RenameCopies:
             if repeated:
                 bound = max([bound or "", *(b + "$" for b in repeated)])
             if bound is None:
-                if len(ids):
-                    emitted = last
+                emitted = last
                 yield batch.drop_columns(ID_HELPERS)
                 continue
             held.add(batch)

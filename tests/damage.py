@@ -10,6 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+# Ids a source may repeat, spelled to meet the renames (`x#2` is an input id, `x#02` is not `x#2`), and the ids
+# ingest must give them: the j-th later copy of `b` becomes `b#c`, c the j-th integer >= 2 that is no input id.
+ADVERSARIAL_IDS = ["x", "x", "x#2", "x#2", "x#3", "x#2#2", "x#02", "x", "y#1", "y", "y", "z#2", "z#3", "z#5",
+                   "z", "z", "z", "z", "a\nb#2", "a\nb", "a\nb"]
+ADVERSARIAL_RENAMED = {"x", "x#2", "x#3", "x#2#2", "x#02", "x#4", "x#5", "x#2#3", "y#1", "y", "y#2", "z#2", "z#3",
+                       "z#5", "z", "z#4", "z#6", "z#7", "a\nb#2", "a\nb", "a\nb#3"}
+
 _ADJ = "quiet busy early late broken narrow wide green cold warm heavy bright muddy steep small large old new".split()
 _NOUN = ("farmer council river bridge school market harbour village engineer teacher doctor ferry orchard "
          "library station factory museum garden mayor storm").split()
