@@ -80,7 +80,7 @@ def kind(pid: int, root: int, cmd: str) -> str:
     exe = cmd.split(" ", 1)[0].rsplit("/", 1)[-1]
     if exe == "java":
         return "launcher jvm" if "org.apache.spark.launcher.Main" in cmd else "spark jvm"
-    if "pyspark.daemon" in cmd:
+    if "pyspark.daemon" in cmd or "spark_daemon" in cmd:  # trivium.flows.spark_daemon wraps pyspark's
         return "python worker"
     if pid == root:
         return "driver python" if "python" in exe else "root"

@@ -89,6 +89,8 @@ def get_spark(config: SparkConfig | None = None):
         .config("spark.sql.shuffle.partitions", str(config.partitions))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.arrow_batch_rows))
         .config("spark.python.worker.reuse", "true")
+        # pyspark's daemon, without zip archives that re-read their directory on every task (see the module)
+        .config("spark.python.daemon.module", "trivium.flows.spark_daemon")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         # AQE may coalesce shuffle partitions differently run to run; output files must not change.

@@ -203,3 +203,30 @@ def test_mark_rows_gives_the_same_rows_row_wise_and_by_join(spark, monkeypatch):
     assert rows(row_wise) == rows(joined) == [
         ("a", None, None, None), ("b", None, None, None), ("c", "exact_duplicate", "dropped", "a")
     ]
+
+
+def test_python_workers_import_pyspark_without_its_zip_archives(spark, tmp_path):
+    """The daemon drops pyspark.zip and py4j's zip (installed packages shadowed by them); a zip whose
+    package exists nowhere else stays on the path."""
+    from trivium.flows.spark_daemon import redundant_archives
+
+    def worker_path(batches):
+        import pyspark
+
+        for _ in batches:
+            yield pa.RecordBatch.from_pydict({"entry": [*sys.path, "module:" + pyspark.__file__]})
+
+    entries = [r.entry for r in spark.range(1, numPartitions=1).mapInArrow(worker_path, "entry string").collect()]
+    assert not [e for e in entries if e.endswith(".zip") and ("pyspark" in e or "py4j" in e)]
+    assert "site-packages" in [e for e in entries if e.startswith("module:")][0]
+
+    import zipfile
+
+    own = tmp_path / "only_here.zip"
+    with zipfile.ZipFile(own, "w") as z:
+        z.writestr("only_here_pkg/__init__.py", "")
+    shadowed = tmp_path / "shadowed.zip"
+    with zipfile.ZipFile(shadowed, "w") as z:
+        z.writestr("pyarrow/__init__.py", "")
+    path = [str(own), str(shadowed), str(tmp_path / "missing.zip"), *sys.path]
+    assert redundant_archives(path) == [str(shadowed)]
