@@ -7,6 +7,10 @@ the Python workers' CPU in a `curate` (py-spy, 309K documents). Where the same p
 (pip's pyspark, as here), the archives only shadow them: they are dropped before the daemon starts,
 so every fork inherits the shorter path. An archive whose packages are not installed elsewhere (a
 cluster's SPARK_HOME) stays.
+
+The daemon also imports the stages' modules once and freezes them out of the garbage collector
+(`gc.freeze`) before it forks: pyspark runs a full `gc.collect()` after every task, which walks every
+object of those modules (~36 ms a task with ~100K objects), and each fork would import them again.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ def drop_redundant_archives() -> list[str]:
 
 if __name__ == "__main__":
     drop_redundant_archives()
+    import gc
+
+    import trivium.flows.stages  # noqa: F401  (what the tasks' functions unpickle into)
     from pyspark.daemon import manager
 
+    gc.collect()
+    gc.freeze()
     manager()

@@ -205,20 +205,25 @@ def test_mark_rows_gives_the_same_rows_row_wise_and_by_join(spark, monkeypatch):
     ]
 
 
-def test_python_workers_import_pyspark_without_its_zip_archives(spark, tmp_path):
-    """The daemon drops pyspark.zip and py4j's zip (installed packages shadowed by them); a zip whose
+def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(spark, tmp_path):
+    """The daemon freezes its preloaded modules out of the garbage collector and drops pyspark.zip and py4j's zip (installed packages shadowed by them); a zip whose
     package exists nowhere else stays on the path."""
     from trivium.flows.spark_daemon import redundant_archives
 
     def worker_path(batches):
+        import gc
+
         import pyspark
 
         for _ in batches:
-            yield pa.RecordBatch.from_pydict({"entry": [*sys.path, "module:" + pyspark.__file__]})
+            frozen = f"frozen:{gc.get_freeze_count()}"
+            yield pa.RecordBatch.from_pydict({"entry": [*sys.path, "module:" + pyspark.__file__, frozen]})
 
     entries = [r.entry for r in spark.range(1, numPartitions=1).mapInArrow(worker_path, "entry string").collect()]
     assert not [e for e in entries if e.endswith(".zip") and ("pyspark" in e or "py4j" in e)]
     assert "site-packages" in [e for e in entries if e.startswith("module:")][0]
+    # the stages' modules were imported and frozen out of the collector before the fork
+    assert int([e for e in entries if e.startswith("frozen:")][0].split(":")[1]) > 10_000
 
     import zipfile
 
