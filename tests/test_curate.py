@@ -206,7 +206,8 @@ def test_mark_rows_gives_the_same_rows_row_wise_and_by_join(spark, monkeypatch):
 
 
 def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(spark, tmp_path):
-    """The daemon freezes its preloaded modules out of the garbage collector and drops pyspark.zip and py4j's zip (installed packages shadowed by them); a zip whose
+    """The daemon freezes its preloaded modules out of the garbage collector and drops the archives that
+    import nothing the installed packages do not (pyspark.zip, py4j's zip, the spark-core jar); a zip whose
     package exists nowhere else stays on the path."""
     from trivium.flows.spark_daemon import redundant_archives
 
@@ -220,7 +221,7 @@ def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(
             yield pa.RecordBatch.from_pydict({"entry": [*sys.path, "module:" + pyspark.__file__, frozen]})
 
     entries = [r.entry for r in spark.range(1, numPartitions=1).mapInArrow(worker_path, "entry string").collect()]
-    assert not [e for e in entries if e.endswith(".zip") and ("pyspark" in e or "py4j" in e)]
+    assert not [e for e in entries if Path(e).is_file()]  # pyspark.zip, py4j's zip, the spark-core jar
     assert "site-packages" in [e for e in entries if e.startswith("module:")][0]
     # the stages' modules were imported and frozen out of the collector before the fork
     assert int([e for e in entries if e.startswith("frozen:")][0].split(":")[1]) > 10_000
@@ -233,5 +234,8 @@ def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(
     shadowed = tmp_path / "shadowed.zip"
     with zipfile.ZipFile(shadowed, "w") as z:
         z.writestr("pyarrow/__init__.py", "")
-    path = [str(own), str(shadowed), str(tmp_path / "missing.zip"), *sys.path]
-    assert redundant_archives(path) == [str(shadowed)]
+    jar = tmp_path / "classes.jar"
+    with zipfile.ZipFile(jar, "w") as z:
+        z.writestr("org/example/Main.class", b"\xca\xfe")
+    path = [str(own), str(shadowed), str(jar), str(tmp_path / "missing.zip"), *sys.path]
+    assert redundant_archives(path) == [str(shadowed), str(jar)]
