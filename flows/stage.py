@@ -311,6 +311,9 @@ class ParquetPartReader:
                             yield b.cast(self.arrow_schema)
 
 
+PARTS = "_trivium_parts"  # set on the DataFrame `read_documents` returns: the part files it reads
+
+
 def read_documents(spark, stage_dir: str, manifest: Manifest):
     """The kept documents of a committed stage as a DataFrame, one partition per part file."""
     from pyspark.sql.pandas.types import to_arrow_schema
@@ -322,10 +325,29 @@ def read_documents(spark, stage_dir: str, manifest: Manifest):
         return spark.createDataFrame([], schema)
     if all(io.protocol_of(u) in ("file", "local") for u in urls):
         # Local disks (or a cluster's shared mount): Spark's own vectorised reader is faster.
-        return spark.read.schema(schema).parquet(*urls)
-    paths = paths_frame(spark, urls)
-    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
-    return paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), batch_rows), schema)
+        df = spark.read.schema(schema).parquet(*urls)
+    else:
+        paths = paths_frame(spark, urls)
+        df = paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), _batch_rows(spark)), schema)
+    setattr(df, PARTS, urls)  # a derived DataFrame (a filter, a join) does not inherit it
+    return df
+
+
+def map_documents(spark, docs, columns: list[str], fn: Callable, ddl: str):
+    """`fn` (a mapInArrow function) over `columns` of `docs`, giving `ddl`. Over the DataFrame `read_documents`
+    returned, the Python tasks read those columns from its part files themselves (one task a file): the
+    texts are not decoded by the JVM only to be sent to Python."""
+    parts = getattr(docs, PARTS, None)
+    if parts is None:
+        return docs.select(*columns).mapInArrow(fn, ddl)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    reader = ParquetPartReader(to_arrow_schema(docs.select(*columns).schema), _batch_rows(spark))
+    return paths_frame(spark, parts).mapInArrow(Chain(reader, fn), ddl)
+
+
+def _batch_rows(spark) -> int:
+    return int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
 
 
 class FileMap:
@@ -344,8 +366,7 @@ def _map_files(spark, urls: list[str], step: BatchMap, writer: PartitionWriter):
     """One task per upstream part file (in manifest order, so task k writes part k on every run)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
-    reader = ParquetPartReader(to_arrow_schema(step.upstream.schema), batch_rows)
+    reader = ParquetPartReader(to_arrow_schema(step.upstream.schema), _batch_rows(spark))
     paths = paths_frame(spark, urls)
     return paths.mapInArrow(FileMap(reader, step.fn, to_arrow_schema(step.schema), writer), _STATS_DDL)
 

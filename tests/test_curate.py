@@ -175,6 +175,28 @@ def test_row_wise_stages_map_each_upstream_part_into_one_part(plain_run):
             assert sorted(kept.get(part, []) + rejected.get(part, [])) == ids, (down, part)
 
 
+def test_map_documents_reads_the_part_files_or_the_frame_alike(spark, plain_run):
+    """Over what `read_documents` returned, the tasks read the part files (one task a file); over a derived
+    frame, the frame itself; the rows are the same."""
+    from trivium.flows.stage import PARTS, map_documents, read_documents
+
+    o = by_stage(plain_run)["heuristic_filter"]
+
+    def lengths(batches):
+        for b in batches:
+            yield pa.RecordBatch.from_arrays([b.column("id"), pa.compute.binary_length(b.column("text")).cast(pa.int64())], ["id", "n"])
+
+    docs = read_documents(spark, o.stage_dir, o.manifest)
+    assert getattr(docs, PARTS) == o.manifest.file_urls(o.stage_dir)
+    by_parts = map_documents(spark, docs, ["id", "text"], lengths, "id string, n long")
+    assert by_parts.rdd.getNumPartitions() == len(o.manifest.files)
+    derived = docs.where("id IS NOT NULL")
+    assert getattr(derived, PARTS, None) is None
+    by_frame = map_documents(spark, derived, ["id", "text"], lengths, "id string, n long")
+    rows = sorted(tuple(r) for r in by_parts.collect())
+    assert rows == sorted(tuple(r) for r in by_frame.collect()) and len(rows) == o.manifest.docs_out
+
+
 def test_mark_listed_marks_only_listed_ids_and_keeps_rows_in_place():
     from trivium.flows.stage import MarkListed
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pydantic import BaseModel
 from trivium.filters.exact_dedup import dedup_keys
-from trivium.flows.stage import StageDef, mark_rows
+from trivium.flows.stage import StageDef, map_documents, mark_rows
 
 EXACT_DUPLICATE = "exact_duplicate"
 
@@ -34,8 +34,8 @@ def build_exact_dedup(spark, df, config: ExactDedupConfig):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    content = df.select("id", *[c for c in ("text", "messages", "tools") if c in df.columns])
-    keys = content.mapInArrow(_dedup_keys, "id string, _key string")  # only ids and keys are shuffled
+    content = ["id", *[c for c in ("text", "messages", "tools") if c in df.columns]]
+    keys = map_documents(spark, df, content, _dedup_keys, "id string, _key string")  # only ids and keys are shuffled
     first = keys.withColumn("_duplicate_of", F.min("id").over(Window.partitionBy("_key")))
     duplicates = first.where(F.col("id") != F.col("_duplicate_of")).select("id", "_duplicate_of")
     return mark_rows(df, duplicates, EXACT_DUPLICATE, "_duplicate_of")
