@@ -4,9 +4,10 @@ Spark puts `pyspark.zip`, the py4j zip and the spark-core jar (5,000 entries, no
 every worker's PYTHONPATH, and each task calls `importlib.invalidate_caches()` (pyspark's
 `setup_spark_files`), which on Python 3.11 makes every `zipimporter` re-read its archive's directory:
 ~14 ms a task for pyspark.zip alone, 16% of the Python workers' CPU in a `curate` (py-spy, 309K
-documents). Where the same packages are installed (pip's pyspark, as here), the archives only shadow
-them: they are dropped before the daemon starts, so every fork inherits the shorter path. An archive
-with packages not installed elsewhere (a cluster's SPARK_HOME) stays.
+documents). Where pyspark is installed as a package (pip's pyspark, as here), its bundled archives only
+shadow it and its py4j, and the jar holds no Python: they are dropped before the daemon starts, so every
+fork inherits the shorter path. A cluster's SPARK_HOME archives (pyspark not installed) and any other
+archive stay.
 
 The daemon also imports the stages' modules once and freezes them out of the garbage collector
 (`gc.freeze`) before it forks: pyspark runs a full `gc.collect()` after every task, which walks every
@@ -29,16 +30,20 @@ def python_packages(archive: str) -> set[str]:
 
 
 def redundant_archives(path: list[str]) -> list[str]:
-    """The archives on `path` that import nothing the directories on `path` do not also provide."""
-    archives = [p for p in path if os.path.isfile(p)]
+    """The archives on `path` that import nothing (a jar) or are Spark's own copies, inside the installed
+    pyspark package, of packages the directories on `path` provide (pyspark, py4j). Any other archive stays:
+    it may ship another version of an installed package on purpose."""
     others = [p for p in path if os.path.isdir(p)]
+    installed = PathFinder.find_spec("pyspark", others)
+    spark_own = os.path.dirname(installed.origin) + os.sep if installed and installed.origin else None
     redundant = []
-    for archive in archives:
+    for archive in [p for p in path if os.path.isfile(p)]:
         try:
             packages = python_packages(archive)
         except (OSError, zipfile.BadZipFile):
             continue
-        if all(PathFinder.find_spec(name, others) is not None for name in packages):
+        ours = spark_own is not None and os.path.abspath(archive).startswith(spark_own)
+        if not packages or (ours and all(PathFinder.find_spec(name, others) is not None for name in packages)):
             redundant.append(archive)
     return redundant
 

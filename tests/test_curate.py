@@ -229,8 +229,8 @@ def test_mark_rows_gives_the_same_rows_row_wise_and_by_join(spark, monkeypatch):
 
 def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(spark, tmp_path):
     """The daemon freezes its preloaded modules out of the garbage collector and drops the archives that
-    import nothing the installed packages do not (pyspark.zip, py4j's zip, the spark-core jar); a zip whose
-    package exists nowhere else stays on the path."""
+    hold no Python (the spark-core jar) or are the installed pyspark's own copies of installed packages
+    (pyspark.zip, py4j's zip); any other archive stays on the path."""
     from trivium.flows.spark_daemon import redundant_archives
 
     def worker_path(batches):
@@ -253,11 +253,15 @@ def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(
     own = tmp_path / "only_here.zip"
     with zipfile.ZipFile(own, "w") as z:
         z.writestr("only_here_pkg/__init__.py", "")
-    shadowed = tmp_path / "shadowed.zip"
-    with zipfile.ZipFile(shadowed, "w") as z:
+    pinned = tmp_path / "pinned.zip"  # another pyarrow, shipped on purpose: not Spark's, so it stays
+    with zipfile.ZipFile(pinned, "w") as z:
         z.writestr("pyarrow/__init__.py", "")
     jar = tmp_path / "classes.jar"
     with zipfile.ZipFile(jar, "w") as z:
         z.writestr("org/example/Main.class", b"\xca\xfe")
-    path = [str(own), str(shadowed), str(jar), str(tmp_path / "missing.zip"), *sys.path]
-    assert redundant_archives(path) == [str(shadowed), str(jar)]
+    import pyspark
+
+    bundled = sorted(str(p) for p in (Path(pyspark.__file__).parent / "python" / "lib").glob("*.zip"))
+    assert len(bundled) == 2  # pyspark.zip and py4j's
+    path = [str(own), str(pinned), str(jar), str(tmp_path / "missing.zip"), *bundled, *sys.path]
+    assert redundant_archives(path) == [str(jar), *bundled]
