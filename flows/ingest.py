@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from trivium.flows import io
 from trivium.filters.extract import ExtractConfig
 from trivium.flows.spark import rows_frame
-from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON, LaidOut
+from trivium.flows.stage import COUNTERS, DISPOSITION, QUARANTINED, REASON, LaidOut, arrow_batch_rows
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
 PARQUET_SUFFIXES = (".parquet",)
@@ -695,13 +695,13 @@ def build_ingest(spark, files: list[str], config: IngestConfig):
     urls = [f for f in files if not is_hidden(f)]
     if not urls:
         return spark.createDataFrame([], INGEST_DDL).drop("_file", "_line")
-    batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
+    rows_per_batch = arrow_batch_rows(spark)
     # One task per file, up to 4 per core: a folder of HTML pages is thousands of small files.
     tasks = min(len(urls), 4 * spark.sparkContext.defaultParallelism)
     paths = rows_frame(spark, pa.Table.from_batches([_paths_batch(urls)]), tasks)
-    rows = paths.mapInArrow(FileReader(config, batch_rows), INGEST_DDL)
+    rows = paths.mapInArrow(FileReader(config, rows_per_batch), INGEST_DDL)
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
     # A copy's new id `b#c` keeps the family of `b`, and so the partition: ids stay unique across parts.
     family = F.regexp_replace("id", r"(?:#[0-9]+)+\z", "")
     rows = rows.withColumn("_family", family).repartition(partitions, "_family")
-    return LaidOut(rows.sortWithinPartitions("id", "_file", "_line"), RenameCopies(batch_rows=batch_rows))
+    return LaidOut(rows.sortWithinPartitions("id", "_file", "_line"), RenameCopies(batch_rows=rows_per_batch))

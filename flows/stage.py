@@ -316,7 +316,6 @@ PARTS = "_trivium_parts"  # set on the DataFrame `read_documents` returns: the p
 
 def read_documents(spark, stage_dir: str, manifest: Manifest):
     """The kept documents of a committed stage as a DataFrame, one partition per part file."""
-    from pyspark.sql.pandas.types import to_arrow_schema
     from pyspark.sql.types import StructType
 
     schema = StructType.fromJson(json.loads(manifest.doc_schema))
@@ -327,8 +326,7 @@ def read_documents(spark, stage_dir: str, manifest: Manifest):
         # Local disks (or a cluster's shared mount): Spark's own vectorised reader is faster.
         df = spark.read.schema(schema).parquet(*urls)
     else:
-        paths = paths_frame(spark, urls)
-        df = paths.mapInArrow(ParquetPartReader(to_arrow_schema(schema), _batch_rows(spark)), schema)
+        df = paths_frame(spark, urls).mapInArrow(part_reader(spark, schema), schema)
     setattr(df, PARTS, urls)  # a derived DataFrame (a filter, a join) does not inherit it
     return df
 
@@ -340,14 +338,20 @@ def map_documents(spark, docs, columns: list[str], fn: Callable, ddl: str):
     parts = getattr(docs, PARTS, None)
     if parts is None:
         return docs.select(*columns).mapInArrow(fn, ddl)
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    reader = ParquetPartReader(to_arrow_schema(docs.select(*columns).schema), _batch_rows(spark))
+    reader = part_reader(spark, docs.select(*columns).schema)
     return paths_frame(spark, parts).mapInArrow(Chain(reader, fn), ddl)
 
 
-def _batch_rows(spark) -> int:
+def arrow_batch_rows(spark) -> int:
+    """Rows per Arrow batch, as Spark sends them to Python."""
     return int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "2000"))
+
+
+def part_reader(spark, schema) -> ParquetPartReader:
+    """A reader of part files giving `schema` (a Spark StructType) in Spark's batch size."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return ParquetPartReader(to_arrow_schema(schema), arrow_batch_rows(spark))
 
 
 class FileMap:
@@ -366,7 +370,7 @@ def _map_files(spark, urls: list[str], step: BatchMap, writer: PartitionWriter):
     """One task per upstream part file (in manifest order, so task k writes part k on every run)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    reader = ParquetPartReader(to_arrow_schema(step.upstream.schema), _batch_rows(spark))
+    reader = part_reader(spark, step.upstream.schema)
     paths = paths_frame(spark, urls)
     return paths.mapInArrow(FileMap(reader, step.fn, to_arrow_schema(step.schema), writer), _STATS_DDL)
 

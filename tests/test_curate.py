@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -247,8 +248,6 @@ def test_python_workers_fork_from_a_daemon_without_zips_and_with_frozen_modules(
     assert "site-packages" in [e for e in entries if e.startswith("module:")][0]
     # the stages' modules were imported and frozen out of the collector before the fork
     assert int([e for e in entries if e.startswith("frozen:")][0].split(":")[1]) > 10_000
-
-    import zipfile
 
     own = tmp_path / "only_here.zip"
     with zipfile.ZipFile(own, "w") as z:
