@@ -12,12 +12,13 @@ source's bucket, except that documents of commonsense sources take the STEM-pros
 independent check of that rule.
 
     .venv/bin/python benchmarks/classify.py [--folds 3] [--max-per-source 2000] [--train-seeds 1] [--per-source 400] [--rebuild]
-        [--param epoch=10 --param lr=0.1] [--short-views] [--[no-]exam-views] [--errors 20]
+        [--param epoch=10 --param lr=0.1] [--short-views] [--[no-]exam-views] [--[no-]windows] [--errors 20]
 
 `--train-seeds N` trains every fold N times (the same seeds, other fastText shuffles and
 initialisations) and prints the spread: one training run moves a fold's macro-F1 by several
 points, so a seed change is only measured when it beats that spread. `--param NAME=VALUE` (a
-`TrainParams` field), `--short-views` and `--[no-]exam-views` (the shipped recipe has exam views)
+`TrainParams` field), `--short-views`, `--[no-]exam-views` and `--[no-]windows` (the shipped recipe
+has exam views and windows)
 measure a recipe variant through this same code path (the shipped recipe is unchanged);
 `--errors N` lists the N largest (gold, predicted, source) cells of the pooled errors.
 """
@@ -66,7 +67,8 @@ def parse_params(items) -> dict:
 
 
 def domain_heldout(folds, max_per_source: int, train_seeds: int = 1, params: dict | None = None,
-                   views: bool = False, errors: int = 0, exam_views: bool | None = None) -> dict:
+                   views: bool = False, errors: int = 0, exam_views: bool | None = None,
+                   windows: bool | None = None) -> dict:
     from collections import Counter
     from dataclasses import replace
 
@@ -78,6 +80,9 @@ def domain_heldout(folds, max_per_source: int, train_seeds: int = 1, params: dic
     if exam_views is not None and exam_views != spec.exam_views:
         spec = replace(spec, exam_views=exam_views)
         print(f"domain recipe variant: exam views {'on' if exam_views else 'off'}")
+    if windows is not None and windows != spec.windows:
+        spec = replace(spec, windows=windows)
+        print(f"domain recipe variant: windows of small sources {'on' if windows else 'off'}")
     if params:
         spec = replace(spec, params=replace(spec.params, **params))
     if params or views:
@@ -226,6 +231,9 @@ def main() -> None:
     parser.add_argument("--short-views", action="store_true", help="held-out twins with the short views of the seeds")
     parser.add_argument("--exam-views", action=argparse.BooleanOptionalAction, default=None,
                         help="held-out twins with (or without) the exam views of the seeds (default: the recipe's)")
+    parser.add_argument("--windows", action=argparse.BooleanOptionalAction, default=None,
+                        help="held-out twins with (or without) windows of small sources' long documents "
+                             "(default: the recipe's)")
     parser.add_argument("--errors", type=int, default=0, help="list the N largest pooled error cells by source")
     parser.add_argument("--no-quality", action="store_true", help="skip the quality model's held-out fold")
     parser.add_argument("--per-source", type=int, default=400, help="throughput sample: documents per source")
@@ -242,7 +250,7 @@ def main() -> None:
     if args.folds:
         results["domain_heldout"] = domain_heldout(DOMAIN_FOLDS[: args.folds], args.max_per_source, args.train_seeds,
                                                    parse_params(args.param), args.short_views, args.errors,
-                                                   args.exam_views)
+                                                   args.exam_views, args.windows)
     if not args.no_quality:
         quality_heldout(args.max_per_source)
     if args.rebuild:

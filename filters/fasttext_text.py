@@ -144,6 +144,18 @@ def agent_structure(text: str | None, messages: str | None = None, tools: str | 
     return len(kinds & {"__thought__", "__action__", "__observation__"}) >= 2
 
 
+# How tool calls look once a trajectory is flattened to text: chat-template tags and OpenAI JSON keys.
+TOOL_CALL_SYNTAX = ("<tool_call>", "<|python_tag|>", "[TOOL_CALLS]", "<function=", '"tool_calls"', '"function_call"',
+                    '"arguments"', "<|tool_call", "<tool_response>")
+
+
+def mentions_tool_calls(text: str | None) -> bool:
+    """True when a text holds tool-call syntax (`TOOL_CALL_SYNTAX`): weaker than `agent_structure` (API
+    documentation and code mention these too), but enough that a text may still be an agent's."""
+    head = (text or "")[:20000]
+    return any(marker in head for marker in TOOL_CALL_SYNTAX)
+
+
 def render(
     text: str | None, messages: str | None = None, tools: str | None = None, limit: int = 256, shape: bool = False
 ) -> str:

@@ -99,6 +99,9 @@ def train(
     exam_views: bool = typer.Option(False, "--exam-views/--no-exam-views",
                                     help="domain: each English STEM training document also as a multiple-choice "
                                          "item cut from its own text (the shipped recipe uses it; --defaults)"),
+    windows: bool = typer.Option(False, "--windows/--no-windows",
+                                 help="domain: sources with under 300 training documents also give windows of their "
+                                      "long documents past the prefix the model reads (the shipped recipe uses it)"),
     exclude_benchmarks: bool = typer.Option(True, "--exclude-benchmarks/--keep-benchmarks",
                                             help="drop seeds the decontamination index flags for the corpus's "
                                                  "test sets (GSM8K test, HumanEval, MBPP, math evaluation sets)"),
@@ -141,7 +144,7 @@ def train(
                                      holdout=held, subdomains=subdomains, positive_buckets=set(_csv(positive_buckets)),
                                      min_chars=min_chars, decontam=_benchmarks(seed_sources) if exclude_benchmarks else None,
                                      stem_prose=StemProseRule() if stem_prose else None, zh_negatives=zh_negatives,
-                                     views=short_views, exam=exam_views,
+                                     views=short_views, exam=exam_views, windows=windows,
                                      progress=lambda name: progress.update(step, description=f"reading {name}"))
             except ValueError as e:
                 _fail(str(e))

@@ -46,13 +46,14 @@ class DefaultModel:
     zh_negatives: float = 0.0
     views: bool = False  # short views of training documents (`seed.short_views`)
     exam_views: bool = False  # multiple-choice views of English STEM training documents (`exam_views`)
+    windows: bool = False  # windows of the long documents of small sources (`seed.source_windows`)
 
 
 DEFAULTS = {
     "domain": DefaultModel(
         "domain", DOMAIN_MODEL, TrainParams(quantize=True, min_count=3),
         holdout=("brown_learned", "gaokao_stem", "nltk_news", "react", "sms_spam"), stem_prose=True,
-        exam_views=True),
+        exam_views=True, windows=True),
     "quality": DefaultModel(
         "quality", QUALITY_MODEL, TrainParams(quantize=True, min_count=3, line_shape=True),
         holdout=("cmrc2018", "gaokao_stem", "nltk_news", "web_boilerplate"), zh_negatives=0.5),
@@ -73,7 +74,7 @@ def seeds(spec: DefaultModel, sources_json: str, holdout=(), progress=None, max_
         sources_json, spec.task, max_per_source=max_per_source or spec.max_per_source, seed=spec.params.seed,
         holdout=set(holdout), decontam=corpus_benchmarks(sources_json, BENCHMARKS),
         stem_prose=StemProseRule() if spec.stem_prose else None, zh_negatives=spec.zh_negatives, views=spec.views,
-        exam=spec.exam_views, progress=progress)
+        exam=spec.exam_views, windows=spec.windows, progress=progress)
 
 
 def test_set_examples(spec: DefaultModel, sources_json: str) -> list[Example]:
@@ -119,7 +120,8 @@ def build_default(task: str, sources_json: str, output: str | None = None, *, ma
     card = {"built_by": f"trivium classifier train --defaults (task {task})", "benchmarks_excluded": sorted(BENCHMARKS),
             "recipe": {"max_per_source": spec.max_per_source, "stem_prose": spec.stem_prose,
                        "zh_negatives": spec.zh_negatives, **({"views": True} if spec.views else {}),
-                       **({"exam_views": True} if spec.exam_views else {})}}
+                       **({"exam_views": True} if spec.exam_views else {}),
+                       **({"windows": True} if spec.windows else {})}}
     tests = test_set_examples(spec, sources_json)
     if twin:
         say(f"{task}: twin without {', '.join(spec.holdout)}")

@@ -20,6 +20,7 @@ from trivium.filters.fasttext_text import (
     TrainParams,
     agent_structure,
     classification_report,
+    mentions_tool_calls,
     read_card,
     train_fasttext,
     write_card,
@@ -122,11 +123,22 @@ class DomainModel:
         if self.structure_weight > 0 and AGENTIC in buckets:
             # Structural evidence (tool schemas, tool calls, tool results, Thought/Action/Observation
             # traces) is mixed into the model's distribution: scores = (1-w) * model + w * one-hot(agentic).
+            # Its absence from a plain text counts the other way: the agentic score is scaled by 1-w (and
+            # the scores renormalised). Every agentic seed is a conversation, so for a text the model
+            # has only words, and a short chat message or an ad reads like a user's turn. Texts under
+            # 1% agentic are left as they are: scaling could not change their verdict.
             w, a = self.structure_weight, buckets.index(AGENTIC)
+            damped = []
             for i, (t, m, tl) in enumerate(zip(texts, messages, tools)):
                 if agent_structure(t, m, tl):
                     agg[i] *= 1 - w
                     agg[i, a] += w
+                elif t is not None and agg[i, a] >= 0.01 and not mentions_tool_calls(t):
+                    damped.append(i)
+            if damped:
+                rows = agg[damped]
+                rows[:, a] *= 1 - w
+                agg[damped] = rows / rows.sum(axis=1, keepdims=True)
         labels = self.clf.labels
         # best sub-domain inside the winning bucket; columns in descending label order, so a tie goes
         # to the larger label, as max((probability, label)) would have it

@@ -27,6 +27,10 @@ Corrections (decontamination, STEM prose and Chinese negatives are optional), re
   unseen sources are not judged by length and digits alone (`short_views`; off in the shipped
   recipe: held out it fixed short word problems and web fragments but did not beat the spread
   of training runs overall, see `benchmarks/classify.py --train-seeds`);
+- **windows of small sources** (domain, training seeds only): a source with fewer than 300
+  documents also gives windows of its long documents, past the prefix the model reads
+  (`windows`): balancing would otherwise repeat its few prefixes hundreds of times (15 chat
+  sessions, 99 scholarly samples), and the model learns those documents rather than their kind;
 - **exam views** (domain, training seeds only): each English STEM document also as a
   multiple-choice item cut from its own sentences and words (`trivium.mixtures.exam_views`): the
   exam format was Chinese only (GAOKAO), and English exam items of unseen sources (MMLU-STEM)
@@ -120,6 +124,7 @@ def seed_examples(
     zh_negatives: float = 0.0,
     views: bool = False,
     exam: bool = False,
+    windows: bool = False,
     progress=None,
 ) -> SeedData:
     """Labelled examples from the sources of `sources_json`, `max_per_source` (random, seeded) per source.
@@ -130,7 +135,8 @@ def seed_examples(
     `StemProseRule`) relabels STEM prose (domain); `zh_negatives` adds that many derived Chinese
     negatives per Chinese positive (quality); `views` adds the derived short views of training
     documents (`short_views`, domain); `exam` adds a multiple-choice view of each English STEM
-    training document (`trivium.mixtures.exam_views`, domain). `progress(name)` is
+    training document (`trivium.mixtures.exam_views`, domain); `windows` adds windows of the long
+    documents of small training sources (`source_windows`, domain). `progress(name)` is
     called before each source is read.
     """
     if task not in ("domain", "quality"):
@@ -172,6 +178,8 @@ def seed_examples(
         from trivium.mixtures.exam_views import exam_views
 
         exam_views(out, seed)
+    if windows and task == "domain":  # after the exam views: a window is not cut into an exam item
+        source_windows(out, seed)
     if zh_negatives > 0 and task == "quality":
         for split in ("train", "heldout"):
             derived = chinese_negatives(getattr(out, split), zh_negatives, seed)
@@ -335,6 +343,54 @@ def fragments(text: str, n: int, rng: random.Random, min_chars: int = 40, max_ch
             if len(piece) >= min_chars:
                 out.append(piece)
                 break
+    return out
+
+
+WHOLE_PAGE_LABELS = ("noise/boilerplate",)  # a page's middle is its article, not the page's kind
+
+
+def source_windows(data: SeedData, seed: int, min_docs: int = 300, size: int = 1500, skip: int = 1200) -> None:
+    """Windows of long training texts for sources with fewer than `min_docs` training documents, in place.
+
+    A window is whole lines, about `size` characters, past the first `skip` characters (the model
+    reads a document's prefix, so the rest of a long document is never seen). Sources are topped
+    up to `min_docs` documents with seeded windows, counted in the report (`windows`). Boilerplate
+    pages give none: past their menus they are the page's article. Held-out documents get none.
+    """
+    rng = random.Random(f"{seed}:windows")
+    by_source: dict[str, list[Example]] = {}
+    for e in data.train:
+        if "~" not in e.id:  # documents, not views
+            by_source.setdefault(e.source, []).append(e)
+    for source, docs in sorted(by_source.items()):
+        if len(docs) >= min_docs:
+            continue
+        pool = [(e, w) for e in docs if e.text and e.label not in WHOLE_PAGE_LABELS for w in windows(e.text, size, skip)]
+        rng.shuffle(pool)
+        added = [Example(label=e.label, text=w, source=source, id=f"{e.id}~window{j}")
+                 for j, (e, w) in enumerate(pool[: min_docs - len(docs)])]
+        if added:
+            data.train.extend(added)
+            data.report.setdefault(source, {})["windows"] = len(added)
+
+
+def windows(text: str, size: int = 1500, skip: int = 1200, min_chars: int = 400) -> list[str]:
+    """Consecutive non-overlapping runs of whole lines of `text`, each about `size` characters (the last
+    one kept when at least `min_chars`), of the lines that start after the first `skip` characters."""
+    out: list[str] = []
+    run: list[str] = []
+    pos = length = 0
+    for line in text.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        if start < skip:  # the model has read this line already
+            continue
+        run.append(line)
+        length += len(line) + 1
+        if length >= size:
+            out.append("\n".join(run))
+            run, length = [], 0
+    if length >= min_chars:
+        out.append("\n".join(run))
     return out
 
 

@@ -85,7 +85,7 @@ def test_no_benchmark_test_item_is_in_the_shipped_models_seeds(corpus_dir):
         # The recipe's seeds (before the STEM-prose step, which only relabels or leaves documents out).
         data = seed_examples(sources, task, max_per_source=spec.max_per_source, seed=spec.params.seed,
                              decontam=_benchmarks(sources), zh_negatives=spec.zh_negatives, views=spec.views,
-                             exam=spec.exam_views)
+                             exam=spec.exam_views, windows=spec.windows)
         assert not data.heldout
         for e in data.train:
             text = e.text or ""

@@ -18,6 +18,8 @@ from trivium.mixtures.seed import (
     plain_math,
     seed_examples,
     short_views,
+    source_windows,
+    windows,
 )
 from trivium.mixtures.stem_prose import AMBIGUOUS, COMMONSENSE, LABEL, STEM, StemProseRule, evidence, judge, relabel
 
@@ -188,4 +190,38 @@ def test_short_views_add_bare_questions_and_page_fragments_to_training_seeds_onl
     assert len(data.heldout) == 1 and data.report["gsm8k"] == {"used": 1, "views": 1} and data.report["web"] == {"views": 3}
     again = SeedData(train=data.train[:3], heldout=[], report={})
     short_views(again, seed=0, fragments_per_page=3)
+    assert [e.text for e in again.train] == [e.text for e in data.train]  # deterministic for a seed
+
+
+def test_windows_are_whole_lines_past_the_prefix_the_model_reads():
+    text = "\n".join(f"line {i:03d} " + "x" * 90 for i in range(60))  # 60 lines of 99 characters + newline
+    got = windows(text, size=500, skip=1200, min_chars=400)
+    assert got[0].startswith("line 012 ")  # lines starting within the first 1,200 characters are skipped
+    assert all(len(w) >= 499 for w in got[:-1]) and len(got[-1]) >= 400
+    assert "\n".join(got) in text  # consecutive, non-overlapping, whole lines
+    assert [w.split("\n")[0][:8] for w in got] == ["line 012", "line 017", "line 022", "line 027", "line 032",
+                                                    "line 037", "line 042", "line 047", "line 052", "line 057"][:len(got)]
+    assert windows("short text", size=500) == [] and windows("a" * 5000, size=500) == []  # one line: in the prefix
+
+
+def test_small_sources_are_topped_up_with_windows_of_their_long_documents():
+    session = "\n".join(f"user{i % 7}: message number {i} about the weather and the game tonight" for i in range(400))
+    page = "\n".join(f"* Menu entry {i} | Subscribe" for i in range(300))
+    data = SeedData(
+        train=[_ex("noise/chat", session, "chat", i) for i in range(3)]
+        + [_ex("noise/boilerplate", page, "web", 0)]
+        + [_ex("commonsense/news", "\n".join([FOOTBALL] * 20), "big", i) for i in range(5)],
+        heldout=[_ex("noise/chat", session, "chat_held", 0)], report={})
+    source_windows(data, seed=0, min_docs=40)
+    added = data.train[9:]
+    assert {e.source for e in added} == {"chat", "big"}  # boilerplate pages give none: past the menu is the article
+    chat = [e for e in added if e.source == "chat"]
+    assert len(chat) == 37 and data.report["chat"] == {"windows": 37}  # topped up to 40 documents
+    assert all(e.label == "noise/chat" and "~window" in e.id and e.text in session for e in chat)
+    assert len(data.heldout) == 1
+    big = SeedData(train=data.train[4:9], heldout=[], report={})
+    source_windows(big, seed=0, min_docs=5)
+    assert len(big.train) == 5 and big.report == {}  # a source with enough documents gets none
+    again = SeedData(train=data.train[:9], heldout=[], report={})
+    source_windows(again, seed=0, min_docs=40)
     assert [e.text for e in again.train] == [e.text for e in data.train]  # deterministic for a seed

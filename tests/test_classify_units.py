@@ -120,6 +120,38 @@ def test_text_traces_get_the_same_markers_and_cjk_is_split():
     assert render("中文 abc 123").split() == ["__nl__", "中", "文", "abc", "__num__"]
 
 
+class _FixedClassifier:
+    """A stand-in model: the same sub-domain probabilities for every document."""
+
+    labels = ["agentic/trajectory", "commonsense/news", "noise/chat"]
+
+    def __init__(self, row):
+        self.row = row
+
+    def proba_docs(self, texts, messages=None, tools=None):
+        return np.tile(np.array(self.row, dtype=float), (len(texts), 1))
+
+
+def test_agentic_needs_structure_in_a_plain_text_but_not_in_a_conversation():
+    from trivium.mixtures.domain import DomainModel
+
+    chat = "Sorry, my battery died. I'll let you know when I'm on my way."
+    call = 'User: weather in Paris?\nAssistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    trace = "Thought: I should search.\nAction: search[Paris]\nObservation: Paris is a city."
+    conversation = json.dumps([{"role": "user", "content": chat}, {"role": "assistant", "content": "Sure."}])
+    model = DomainModel("unused.ftz")
+    model._clf = _FixedClassifier([0.55, 0.35, 0.10])
+    got = model.predict([chat, call, trace, None], [None, None, None, conversation])
+    assert [g[0] for g in got] == ["commonsense", "agentic", "agentic", "agentic"]
+    assert got[0][1]["agentic"] == pytest.approx(0.275 / 0.725, abs=1e-4)  # scaled by 1 - w, renormalised
+    assert sum(got[0][1].values()) == pytest.approx(1.0, abs=1e-3)
+    assert got[1][1]["agentic"] == 0.55 and got[3][1]["agentic"] == 0.55  # tool-call syntax, a conversation: as is
+    assert got[2][1]["agentic"] == pytest.approx(0.775)  # a trace: (1 - w) * 0.55 + w
+    plain = DomainModel("unused.ftz", structure_weight=0.0)
+    plain._clf = model._clf
+    assert plain.predict([chat])[0][0] == "agentic"  # structure_weight 0: the model alone
+
+
 def test_render_batch_kernel_gives_the_python_lines():
     texts = ["", "one", "...", "x²+y² = 10²", "  \n\t\t Code\n \nend.", "ΑΣ ΒΣ", "İstanbul", "a_b", "١٢٣ Ab",
              "Thought: go\nAction: x", "> THOUGHT 2 : y", "line\r\n", "中文，abc。", None, "x" * 3000]
